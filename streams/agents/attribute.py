@@ -1,0 +1,204 @@
+"""Micro-batched attribution: render, embed through Triton, match against candidate labels, publish."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from streams.app import app, settings
+from streams.channels import alert_topic, attribution_topic, call_ready_topic, pseudo_label_topic
+from streams.codec import CallqaError, DecodeError, decode, encode, now_ms
+from streams.deadletter import send_dead_letter
+from streams.encoder import Encoder, InferenceRejected, TritonEncoder
+from streams.match import match_labels, select_candidates
+from streams.render import render, render_context, render_label
+from streams.summarise import summarise
+from streams.tables import accounts, labels
+
+log = logging.getLogger(__name__)
+TASKS = ("product", "complaint")
+TEMPLATE = settings.template()
+
+
+class TemplateMismatch(CallqaError):
+    """The served model was trained on another template version than this worker renders."""
+
+
+class LabelVectors:
+    """Label vectors per (label id, label text), valid for one model version."""
+
+    def __init__(self) -> None:
+        self.model_version: str | None = None
+        self.vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    async def lookup(self, encoder: Encoder, candidates: list[dict], model_version: str) -> dict | None:
+        """Vectors of `candidates` under `model_version`; None when Triton has moved to another version meanwhile."""
+        if model_version != self.model_version:
+            self.vectors.clear()
+            self.model_version = model_version
+        keys = {(l["label_id"], render_label(l)) for l in candidates}
+        missing = sorted(k for k in keys if k not in self.vectors)
+        if missing:
+            embedded = await encoder.embed([text for _, text in missing])
+            if embedded.model_version != model_version:
+                return None
+            self.vectors.update(zip(missing, embedded.vectors))
+        return {k: self.vectors[k] for k in keys}
+
+
+@dataclass
+class Request:
+    event: object
+    ready: dict
+    task: str
+    text: str
+    candidates: list[dict]
+    candidate_source: str
+    account_known: bool
+
+
+def plan(events: list, catalog: list[dict]) -> tuple[list[Request], list[tuple[object, str, str]]]:
+    """Rendered texts and candidates per call and task; records that cannot be attributed, with the reason."""
+    requests, rejected = [], []
+    for event in events:
+        try:
+            ready = decode(event.message.value, "call_ready")
+        except DecodeError as exc:
+            rejected.append((event, exc.reason, exc.detail))
+            continue
+        account = accounts.get(ready["user_id"])
+        call_text = "".join(t["text"] for t in ready["turns"])
+        planned = []
+        for task in TASKS:
+            candidates, source = select_candidates(catalog, task, call_text)
+            if not candidates:
+                rejected.append((event, "no_candidates", f"no active {task} labels in the catalog"))
+                planned = []
+                break
+            planned.append(Request(event, ready, task, render(ready["turns"], account, task, TEMPLATE), candidates, source, account is not None))
+        requests.extend(planned)
+    return requests, rejected
+
+
+async def attribute_batch(encoder: Encoder, cache: LabelVectors, requests: list[Request]) -> None:
+    started = now_ms()
+    while True:
+        t0 = time.perf_counter()
+        calls = await encoder.embed([r.text for r in requests])
+        inference_ms = (time.perf_counter() - t0) * 1000
+        if calls.template_version != TEMPLATE.version:
+            raise TemplateMismatch(f"model renders {calls.template_version}, worker renders {TEMPLATE.version}")
+        label_vectors = await cache.lookup(encoder, [l for r in requests for l in r.candidates], calls.model_version)
+        if label_vectors is not None:
+            break
+    finals_summarised: set[str] = set()
+    for request, vector in zip(requests, calls.vectors):
+        ready, task = request.ready, request.task
+        keys = [(l["label_id"], render_label(l)) for l in request.candidates]
+        names = {l["label_id"]: l["name"] for l in request.candidates}
+        match = match_labels(vector, np.stack([label_vectors[k] for k in keys]), [k[0] for k in keys], settings.top_k)
+        stage = "final" if ready["final"] else f"provisional@{ready['segment_count']}"
+        produced_at = now_ms()
+        attribution = {
+            "idempotency_key": f"{ready['call_id']}:{task}:{stage}:{calls.model_version}",
+            "call_id": ready["call_id"], "user_id": ready["user_id"], "task": task, "final": ready["final"],
+            "label_id": match.label_id, "label_name": names[match.label_id],
+            "score": round(match.score, 6), "margin": round(match.margin, 6),
+            "top_k": [{"label_id": i, "name": names[i], "score": round(s, 6)} for i, s in match.top_k],
+            "candidates": len(request.candidates), "candidate_source": request.candidate_source,
+            "account_known": request.account_known, "segment_count": ready["segment_count"],
+            "model_version": calls.model_version, "template_version": calls.template_version,
+            "timings_ms": {"queue": max(0, started - ready["ready_ts"]), "inference": round(inference_ms, 2),
+                           "end_to_end": max(0, produced_at - ready["trigger_ts"])},
+            "produced_at": produced_at,
+        }
+        key = ready["call_id"].encode()
+        await attribution_topic.send(key=key, value=encode(attribution))
+        if ready["final"] or settings.alert_on_provisional:
+            for alert in alerts_for(attribution, request):
+                await alert_topic.send(key=key, value=encode(alert))
+        if ready["final"] and not ready["has_human_label"] and ready["call_id"] not in finals_summarised:
+            finals_summarised.add(ready["call_id"])
+            await pseudo_label_topic.send(key=key, value=encode(await pseudo_label(ready, calls.model_version)))
+
+
+def alerts_for(attribution: dict, request: Request) -> list[dict]:
+    """A complaint above the threshold alerts QA; a near-tie between the top two asks for a human review."""
+    label = next(l for l in request.candidates if l["label_id"] == attribution["label_id"])
+    found = []
+    if (attribution["task"] == "complaint" and label.get("alert", True)
+            and attribution["score"] >= settings.complaint_alert_threshold):
+        found.append(("complaint", f"投诉归因「{label['name']}」得分 {attribution['score']:.3f} ≥ {settings.complaint_alert_threshold}"))
+    if attribution["candidates"] > 1 and attribution["margin"] < settings.review_margin_threshold:
+        found.append(("review", f"低置信度：与第二候选相差 {attribution['margin']:.3f} < {settings.review_margin_threshold}"))
+    return [
+        {
+            "idempotency_key": f"{attribution['call_id']}:{attribution['task']}:{kind}:{attribution['model_version']}",
+            "alert_id": f"{attribution['call_id']}:{attribution['task']}:{kind}",
+            "kind": kind, "call_id": attribution["call_id"], "user_id": attribution["user_id"], "task": attribution["task"],
+            "label_id": attribution["label_id"], "label_name": attribution["label_name"],
+            "score": attribution["score"], "margin": attribution["margin"], "reason": reason,
+            "model_version": attribution["model_version"], "produced_at": now_ms(),
+        }
+        for kind, reason in found
+    ]
+
+
+async def pseudo_label(ready: dict, model_version: str) -> dict:
+    context = render_context(ready["turns"], accounts.get(ready["user_id"]), TEMPLATE)
+    # LCS is CPU work: keep it off the event loop.
+    sentences = await asyncio.get_running_loop().run_in_executor(None, summarise, context, settings.summary_sentences)
+    return {
+        "idempotency_key": f"{ready['call_id']}:pseudo_label:{TEMPLATE.version}",
+        "call_id": ready["call_id"], "user_id": ready["user_id"], "context_text": context,
+        "summary_sentences": sentences, "summary": "".join(sentences),
+        "template_version": TEMPLATE.version, "produced_at": now_ms(),
+    }
+
+
+async def attribute_or_dead_letter(encoder: Encoder, cache: LabelVectors, events: list) -> None:
+    catalog = [v for v in labels.values() if v]
+    requests, rejected = plan(events, catalog)
+    for event, reason, detail in rejected:
+        await send_dead_letter(event.message, reason, detail)
+    if not requests:
+        return
+    delay = 1.0
+    while True:
+        try:
+            await attribute_batch(encoder, cache, requests)
+            return
+        except TemplateMismatch as exc:
+            log.error("refusing to attribute: %s; retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        except InferenceRejected:
+            break
+    # Triton rejected the batch: find the calls it rejects one by one.
+    by_call: dict[int, list[Request]] = {}
+    for r in requests:
+        by_call.setdefault(id(r.event), []).append(r)
+    for call_requests in by_call.values():
+        try:
+            await attribute_batch(encoder, cache, call_requests)
+        except InferenceRejected as exc:
+            await send_dead_letter(call_requests[0].event.message, "inference_rejected", str(exc))
+
+
+@app.agent(call_ready_topic, name="callqa.attribute")
+async def attribute(stream):
+    encoder = TritonEncoder(settings.triton_url, settings.triton_model, settings.triton_timeout_s, settings.triton_max_batch)
+    cache = LabelVectors()
+    try:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+            try:
+                await attribute_or_dead_letter(encoder, cache, events)
+            except Exception as exc:  # an exception escaping would still ack the batch: account for it instead
+                log.exception("attribution failed for a batch of %d", len(events))
+                for event in events:
+                    await send_dead_letter(event.message, "internal_error", repr(exc))
+    finally:
+        await encoder.close()

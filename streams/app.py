@@ -1,0 +1,27 @@
+"""The Faust application (agents register themselves on import of streams.agents)."""
+from __future__ import annotations
+
+import faust
+
+from streams.settings import get_settings
+
+settings = get_settings()
+
+app = faust.App(
+    settings.app_id,
+    broker=f"kafka://{settings.kafka_bootstrap_servers}",
+    broker_credentials=None,
+    store="memory://",
+    datadir=settings.data_dir,
+    topic_partitions=settings.partitions,
+    topic_allow_declare=True,  # faust creates its own changelog topics; ours are created by `callqa topics`
+    web_enabled=settings.web_enabled,
+    web_host=settings.web_host,
+    web_port=settings.web_port,
+    web_bind=settings.web_host,
+    broker_session_timeout=settings.session_timeout_s,
+    broker_heartbeat_interval=settings.heartbeat_interval_s,
+    producer_acks=-1,
+    consumer_auto_offset_reset="earliest",
+    autodiscover=False,
+)

@@ -1,0 +1,231 @@
+"""`callqa`: the one command-line entry point. Heavy imports stay inside the commands."""
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="callqa: real-time product and complaint attribution of call-centre calls (Kafka + Triton).")
+train_app = typer.Typer(no_args_is_help=True, help="Build the model, one method stage per command.")
+app.add_typer(train_app, name="train")
+console = Console()
+log = logging.getLogger("callqa")
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _settings():
+    from streams.settings import get_settings
+
+    return get_settings()
+
+
+@app.command()
+def sample(out: Path = typer.Argument(..., help="Folder to write the sample event files into."),
+           calls: int = 300, seed: int = 7) -> None:
+    """Generate telecom-flavoured sample calls, accounts, a label catalog and human labels."""
+    from streams.sample import write_sample
+
+    console.print(write_sample(out, calls=calls, seed=seed))
+
+
+@app.command()
+def topics() -> None:
+    """Create callqa's topics (partitions, compaction) where missing."""
+    from streams.topics import create_topics
+
+    console.print(f"created: {create_topics(_settings()) or 'none, all exist'}")
+
+
+@app.command()
+def worker() -> None:
+    """Run one Faust worker (configured by CALLQA_* variables)."""
+    settings = _settings()
+    log.info("settings: %s", settings.masked())
+    from streams.app import app as faust_app
+    import streams.agents  # noqa: F401  (registers the agents)
+
+    sys.argv = ["callqa-worker", "worker", "--loglevel", "info"] + ([] if settings.web_enabled else ["--without-web"])
+    faust_app.main()
+
+
+@app.command()
+def publish(event: str = typer.Argument(..., help="account | label | human_label | transcript"), file: Path = typer.Argument(...)) -> None:
+    """Send every line of FILE to the event's topic."""
+    from streams.replay import publish as publish_file
+
+    console.print(f"{publish_file(_settings(), event, file)} records sent to {_settings().topic(event)}")
+
+
+@app.command()
+def replay(file: Path, rate: float = typer.Option(1.0, help="Speed-up over the events' own times; 0 sends at once.")) -> None:
+    """Replay a JSONL file of transcript events (call_start, segment, call_end) in event-time order."""
+    from rich.progress import Progress
+
+    from streams.replay import replay as replay_file
+
+    with Progress(console=console) as progress:
+        bar = progress.add_task("replay", total=None)
+        sent = replay_file(_settings(), file, rate, lambda n, total: progress.update(bar, completed=n, total=total))
+    console.print(f"{sent} transcript events sent")
+
+
+@app.command()
+def watch(seconds: float = typer.Option(0, help="Stop after this long; 0 runs until Ctrl-C.")) -> None:
+    """Live view of attributions, alerts, pseudo-labels and dead letters."""
+    from rich.live import Live
+
+    from streams.watch import View, consumer_at_end, poll_into
+
+    settings = _settings()
+    consumer, view = consumer_at_end(settings), View(settings)
+    deadline = time.monotonic() + seconds if seconds else float("inf")
+    try:
+        with Live(view.render(), console=console, refresh_per_second=4) as live:
+            while time.monotonic() < deadline:
+                if poll_into(consumer, view, settings):
+                    live.update(view.render())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+@train_app.command("finetune", context_settings=EXTRA)
+def train_finetune(ctx: typer.Context) -> None:
+    """Downstream matching fine-tune (method Y1-Y4). Options: --key=value of FinetuneConfig."""
+    from training.config import override
+    from training.stages.finetune import FinetuneConfig, train
+
+    report = train(override(FinetuneConfig(), ctx.args))
+    console.print({k: report[k] for k in ("best_valid_top1", "best_step", "seconds", "parameters")})
+
+
+@app.command()
+def export(model_dir: Path = typer.Argument(Path(".callqa/models/default")),
+           repo: Path = typer.Option(None, help="Triton model repository (default: triton_repo/).")) -> None:
+    """Write a trained model as the next numbered version of the Triton models."""
+    from training.export import REPO_DIR, export as export_model
+
+    console.print(f"exported version {export_model(model_dir, repo or REPO_DIR)}")
+
+
+@app.command()
+def up(workers: int = typer.Option(1, help="Faust workers to run.")) -> None:
+    """Start Kafka, Triton and the workers on this machine and keep them running until Ctrl-C."""
+    from streams.stack import HOME
+
+    with _stack(HOME / "kafka" / "data", workers) as running:
+        console.print(running)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def down() -> None:
+    """Stop whatever an earlier `callqa up` or demo left running."""
+    from streams.stack import stop_recorded
+
+    console.print(f"stopped: {stop_recorded() or 'nothing was running'}")
+
+
+def _stack(kafka_data: Path, workers: int):
+    from contextlib import contextmanager
+
+    from streams.stack import HOME, KafkaBroker, TritonServer, worker_process
+    from streams.topics import create_topics
+    from training.export import REPO_DIR, versions
+
+    settings = _settings()
+
+    @contextmanager
+    def running():
+        if not versions(REPO_DIR, "callqa_encoder_decoder"):
+            raise typer.BadParameter("no model version in triton_repo/: run `callqa train finetune` and `callqa export` (or `make demo`)")
+        started = []
+        try:
+            host, port = settings.kafka_bootstrap_servers.split(":")
+            broker = KafkaBroker(kafka_data, port=int(port), host=host).start()
+            started.append(broker)
+            create_topics(settings)
+            triton_host, grpc_port = settings.triton_url.split(":")
+            triton = TritonServer(REPO_DIR, HOME / "logs", grpc_port=int(grpc_port), http_port=int(grpc_port) - 1,
+                                  metrics_port=int(grpc_port) + 1, host=triton_host).start()
+            started.append(triton)
+            for i in range(workers):
+                started.append(worker_process(f"worker-{i}", {"CALLQA_DATA_DIR": str(HOME / f"worker-{i}")}, HOME / "logs").start())
+            yield {"kafka": broker.bootstrap, "triton": triton.grpc_url, "workers": workers, "logs": str(HOME / "logs")}
+        finally:
+            for part in reversed(started):
+                part.stop()
+
+    return running()
+
+
+@app.command()
+def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = typer.Option(20.0, help="Replay speed-up."),
+         workers: int = 1, timeout_s: float = 600.0) -> None:
+    """Everything: sample data, train + export the demo model if absent, start the stack, replay, watch, stop."""
+    import orjson
+    from rich.live import Live
+
+    from streams.replay import publish as publish_file, replay as replay_file
+    from streams.sample import write_sample
+    from streams.stack import HOME
+    from streams.watch import View, consumer_at_end, poll_into
+    from training.export import REPO_DIR, export as export_model, versions
+
+    settings = _settings()
+    train_dir, demo_dir, model_dir = HOME / "sample" / "train", HOME / "sample" / f"demo-{calls}", HOME / "models" / "default"
+    if not (train_dir / "truth.jsonl").exists():
+        console.print("writing the training sample…")
+        write_sample(train_dir, calls=1500, seed=1)
+    if not (demo_dir / "truth.jsonl").exists():
+        write_sample(demo_dir, calls=calls, seed=2)
+    if not (model_dir / "modules.json").exists():
+        console.print("[bold]training the demo model (once; later demos reuse it)…[/]")
+        from training.stages.finetune import FinetuneConfig, train
+
+        train(FinetuneConfig(sample_dir=str(train_dir), out_dir=str(model_dir)))
+    if not versions(REPO_DIR, "callqa_encoder_decoder"):
+        console.print(f"exported model version {export_model(model_dir, REPO_DIR)} to {REPO_DIR}")
+    kafka_data = HOME / "demo-kafka"
+    shutil.rmtree(kafka_data, ignore_errors=True)  # each demo starts from an empty broker
+    truth = {t["call_id"]: t for t in map(orjson.loads, (demo_dir / "truth.jsonl").read_bytes().splitlines())}
+    with _stack(kafka_data, workers) as running:
+        console.print(running)
+        for event, name in (("label", "catalog"), ("account", "accounts"), ("human_label", "human_labels")):
+            publish_file(settings, event, demo_dir / f"{name}.jsonl")
+        consumer, view = consumer_at_end(settings), View(settings, truth=truth)
+        started = time.monotonic()
+        thread = threading.Thread(target=replay_file, args=(settings, demo_dir / "transcript.jsonl", rate), daemon=True)
+        thread.start()
+        with Live(view.render(), console=console, refresh_per_second=4) as live:
+            while view.completed_calls() < len(truth) and time.monotonic() - started < timeout_s:
+                if poll_into(consumer, view, settings):
+                    live.update(view.render())
+            poll_into(consumer, view, settings, timeout_s=2.0)
+            live.update(view.render())
+        consumer.close()
+        report = {**view.stats(), "calls_replayed": len(truth), "wall_s": round(time.monotonic() - started, 1), "rate": rate}
+        (HOME / "demo-report.json").write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        console.print(report)
+
+
+if __name__ == "__main__":
+    app()

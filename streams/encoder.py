@@ -1,0 +1,82 @@
+"""The tritonclient wrapper: texts in, normalised sentence vectors out, retried in place while Triton is away."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import tritonclient.grpc.aio as grpcclient
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+from streams.codec import CallqaError
+
+log = logging.getLogger(__name__)
+
+
+class InferenceRejected(CallqaError):
+    """Triton answered that the request itself is invalid: retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: np.ndarray  # (n, dim), float32, L2-normalised
+    model_version: str
+    template_version: str
+
+
+class Encoder(Protocol):
+    async def embed(self, texts: list[str]) -> Embeddings: ...
+
+
+class TritonEncoder:
+    """One request per chunk of `max_batch` texts; Triton's dynamic batcher merges concurrent requests."""
+
+    def __init__(self, url: str, model: str, timeout_s: float = 10.0, max_batch: int = 64,
+                 backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
+        self.url, self.model, self.timeout_s, self.max_batch = url, model, timeout_s, max_batch
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.client = grpcclient.InferenceServerClient(url=url)
+        self.degraded_since: float | None = None
+        self.requests = 0
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        chunks = [texts[i:i + self.max_batch] for i in range(0, len(texts), self.max_batch)]
+        parts = await asyncio.gather(*(self._embed_chunk(chunk) for chunk in chunks))
+        versions = {(p.model_version, p.template_version) for p in parts}
+        if len(versions) > 1:  # a new model version was loaded between chunks: ask again
+            return await self.embed(texts)
+        return Embeddings(np.concatenate([p.vectors for p in parts]), parts[0].model_version, parts[0].template_version)
+
+    async def _embed_chunk(self, texts: list[str]) -> Embeddings:
+        data = np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)
+        inputs = [grpcclient.InferInput("TEXT", list(data.shape), np_to_triton_dtype(data.dtype))]
+        inputs[0].set_data_from_numpy(data)
+        outputs = [grpcclient.InferRequestedOutput(n) for n in ("EMBEDDING", "MODEL_VERSION", "TEMPLATE_VERSION")]
+        delay = self.backoff_s
+        while True:
+            try:
+                result = await self.client.infer(self.model, inputs, outputs=outputs, client_timeout=self.timeout_s)
+                break
+            except InferenceServerException as exc:
+                if "INVALID_ARG" in str(exc.status()) or "invalid" in (exc.message() or "").lower():
+                    raise InferenceRejected(exc.message()) from exc
+                if self.degraded_since is None:
+                    self.degraded_since = time.monotonic()
+                log.warning("triton %s unavailable (%s); retrying in %.1fs", self.url, exc.status(), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+        if self.degraded_since is not None:
+            log.warning("triton %s back after %.1fs", self.url, time.monotonic() - self.degraded_since)
+            self.degraded_since = None
+        self.requests += 1
+        return Embeddings(
+            result.as_numpy("EMBEDDING").astype(np.float32),
+            result.as_numpy("MODEL_VERSION")[0][0].decode(),
+            result.as_numpy("TEMPLATE_VERSION")[0][0].decode(),
+        )

@@ -1,0 +1,72 @@
+"""The one function that renders the text the model sees, for serving and training alike (stdlib only)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SPEAKER_NAMES = {"customer": "用户", "agent": "客服"}
+SENTENCE_END = "。！？!?"
+UNKNOWN = "未知"
+
+
+@dataclass(frozen=True)
+class Template:
+    """The method's context template and business prompts; its version is saved with the model."""
+
+    version: str = "ctx-v1"
+    context: str = (
+        "当前用户的话费余额为({balance})，使用套餐为({plan_name})，套餐资费为({plan_fee})，"
+        "包含流量({data_allowance})，当前对话内容为({dialogue})。"
+    )
+    prompts: dict[str, str] = field(
+        default_factory=lambda: {"product": "当前对话属于什么产品？", "complaint": "当前对话的投诉内容是什么？"}
+    )
+    # Characters of dialogue kept; the head carries the reason for the call, the tail how it ended.
+    max_dialogue_chars: int = 400
+    head_share: float = 0.6
+
+
+DEFAULT_TEMPLATE = Template()
+
+
+def _yuan(value: float) -> str:
+    return f"{value:g}元"
+
+
+def render_dialogue(turns: list[dict], template: Template = DEFAULT_TEMPLATE) -> str:
+    """Turns as "用户：…。客服：…。", shortened in the middle to the template's budget."""
+    parts = []
+    for turn in turns:
+        text = turn["text"].strip()
+        if text and text[-1] not in SENTENCE_END:
+            text += "。"
+        parts.append(f"{SPEAKER_NAMES.get(turn['speaker'], turn['speaker'])}：{text}")
+    dialogue = "".join(parts)
+    budget = template.max_dialogue_chars
+    if len(dialogue) > budget:
+        head = int(budget * template.head_share)
+        dialogue = dialogue[:head] + "…" + dialogue[len(dialogue) - (budget - head - 1):]
+    return dialogue
+
+
+def render_context(turns: list[dict], account: dict | None, template: Template = DEFAULT_TEMPLATE) -> str:
+    """The context template filled with the account (or 未知 where the account is missing) and the dialogue."""
+    if account is None:
+        values = dict(balance=UNKNOWN, plan_name=UNKNOWN, plan_fee=UNKNOWN, data_allowance=UNKNOWN)
+    else:
+        values = dict(
+            balance=_yuan(account["balance_yuan"]),
+            plan_name=account["plan_name"],
+            plan_fee=_yuan(account["plan_fee_yuan"]) + "每月",
+            data_allowance=account["data_allowance"],
+        )
+    return template.context.format(dialogue=render_dialogue(turns, template), **values)
+
+
+def render(turns: list[dict], account: dict | None, task: str, template: Template = DEFAULT_TEMPLATE) -> str:
+    """Task data = context text followed by the task's business prompt (method step Y1)."""
+    return render_context(turns, account, template) + template.prompts[task]
+
+
+def render_label(label: dict) -> str:
+    """The text a candidate label is embedded from (method step Y3)."""
+    return f"{label['name']}：{label['description']}" if label.get("description") else label["name"]

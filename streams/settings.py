@@ -1,0 +1,67 @@
+"""The one serving configuration: environment variables with the CALLQA_ prefix (or a .env file)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.render import DEFAULT_TEMPLATE, Template
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLQA_", env_file=".env", frozen=True, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    topic_prefix: str = "callqa"
+    partitions: int = 4
+    app_id: str = "callqa-worker"
+    # Triton
+    triton_url: str = "127.0.0.1:18001"
+    triton_model: str = "callqa_embed"
+    triton_timeout_s: float = 10.0
+    triton_max_batch: int = 64
+    # Worker
+    web_host: str = "127.0.0.1"
+    web_port: int = 16066
+    web_enabled: bool = False
+    data_dir: str = ".callqa/worker"
+    batch_size: int = 32
+    batch_window_s: float = 0.05
+    provisional_every: int = 8  # segments between provisional attributions; 0 turns them off
+    top_k: int = 3
+    summary_sentences: int = 3
+    complaint_alert_threshold: float = 0.3
+    review_margin_threshold: float = 0.02
+    alert_on_provisional: bool = False
+    template_version: str = DEFAULT_TEMPLATE.version
+    context_template: str = DEFAULT_TEMPLATE.context
+    product_prompt: str = DEFAULT_TEMPLATE.prompts["product"]
+    complaint_prompt: str = DEFAULT_TEMPLATE.prompts["complaint"]
+    max_dialogue_chars: int = DEFAULT_TEMPLATE.max_dialogue_chars
+    session_timeout_s: float = 6.0
+    heartbeat_interval_s: float = 1.0
+
+    def topic(self, event: str) -> str:
+        return f"{self.topic_prefix}.{event}.v1"
+
+    def template(self) -> Template:
+        return Template(
+            version=self.template_version,
+            context=self.context_template,
+            prompts={"product": self.product_prompt, "complaint": self.complaint_prompt},
+            max_dialogue_chars=self.max_dialogue_chars,
+        )
+
+    def masked(self) -> dict:
+        return {k: ("***" if isinstance(v, SecretStr) else v) for k, v in self.model_dump().items()}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,141 @@
+"""The live pipeline end to end on the real broker and the real Triton server, with a worker as its own process."""
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from streams.codec import validator
+from streams.replay import producer, publish, replay
+from streams.settings import Settings
+from streams.stack import worker_process
+from streams.topics import create_topics, kafka_config
+
+pytestmark = pytest.mark.integration
+NEW_LABEL = {"label_id": "product.iot_card", "task": "product", "name": "物联网卡", "description": "用户咨询物联网卡的开通、套餐和停复机。",
+             "keywords": ["物联网卡"], "active": True, "updated_at": 1767225600000}
+BAD_RECORDS = {  # raw bytes -> the dead-letter reason they must end with
+    b'{"type": "segment", "call_id": ': "invalid_json",
+    b'\xff\xfe{"type": "segment"}': "invalid_utf8",
+    orjson.dumps({"type": "segment", "call_id": "call-x", "user_id": "u-1", "seq": "one"}): "schema",
+    orjson.dumps({"type": "segment", "call_id": "call-never-started", "user_id": "u-1", "seq": 0, "speaker": "customer",
+                  "text": "你好", "start_ms": 0, "end_ms": 500, "event_time": 1767225600000}): "unknown_call",
+}
+
+
+def read_all(settings: Settings, event: str, until, timeout_s: float) -> list:
+    """Read a topic from the start until `until(records)` holds; records are (partition, offset, value)."""
+    topic = settings.topic(event)
+    consumer = Consumer({**kafka_config(settings), "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    records, deadline = [], time.monotonic() + timeout_s
+    try:
+        while not until(records) and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=0.5):
+                if message.error() is None:
+                    records.append((message.partition(), message.offset(), message.value()))
+    finally:
+        consumer.close()
+    return records
+
+
+def finals_by_call(records) -> dict:
+    finals = defaultdict(dict)
+    for _, _, value in records:
+        a = orjson.loads(value)
+        if a["final"]:
+            finals[a["call_id"]][a["task"]] = a
+    return finals
+
+
+def extra_calls(path: Path, n: int) -> Path:
+    """Calls that mention only the new catalog label's keyword among product keywords."""
+    lines = []
+    for i in range(n):
+        call_id, t = f"call-iot-{i}", 1767230000000 + i * 1000
+        lines.append({"type": "call_start", "call_id": call_id, "user_id": "u-00001", "event_time": t})
+        for seq, (speaker, text) in enumerate([("customer", "你好，我们公司想批量办理物联网卡"), ("agent", "好的，请问需要多少张"),
+                                              ("customer", "大概两百张，用在共享单车的锁上")]):
+            lines.append({"type": "segment", "call_id": call_id, "user_id": "u-00001", "seq": seq, "speaker": speaker, "text": text,
+                          "start_ms": seq * 3000, "end_ms": seq * 3000 + 2500, "event_time": t + seq * 3000 + 2500})
+        lines.append({"type": "call_end", "call_id": call_id, "user_id": "u-00001", "segment_count": 3, "event_time": t + 9000})
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
+    return path
+
+
+def test_pipeline_end_to_end(kafka_bootstrap, triton_url, sample_dir, tmp_path):
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    env = {"CALLQA_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLQA_TRITON_URL": triton_url, "CALLQA_TOPIC_PREFIX": prefix,
+           "CALLQA_APP_ID": f"{prefix}-worker", "CALLQA_DATA_DIR": str(tmp_path / "worker"), "CALLQA_PROVISIONAL_EVERY": "6"}
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, triton_url=triton_url, topic_prefix=prefix)
+    create_topics(settings)
+    worker = worker_process("test-worker", env, tmp_path).start()
+    try:
+        for event, name in (("label", "catalog"), ("account", "accounts"), ("human_label", "human_labels")):
+            publish(settings, event, sample_dir / f"{name}.jsonl")
+        sent = replay(settings, sample_dir / "transcript.jsonl", rate=0)
+        out = producer(settings)
+        for raw in BAD_RECORDS:
+            out.produce(settings.topic("transcript"), value=raw, key=b"bad")
+        out.flush(10)
+        truth = [orjson.loads(line) for line in (sample_dir / "truth.jsonl").read_bytes().splitlines()]
+        assert len(truth) >= 200
+        attributions = read_all(settings, "attribution", lambda r: len(finals_by_call(r)) >= len(truth)
+                                and all(len(t) == 2 for t in finals_by_call(r).values()), timeout_s=600)
+        finals = finals_by_call(attributions)
+
+        # A label added to the catalog mid-run is used for the next call, with no restart.
+        (tmp_path / "label.jsonl").write_bytes(orjson.dumps(NEW_LABEL) + b"\n")
+        publish(settings, "label", tmp_path / "label.jsonl")
+        time.sleep(1)  # the catalog update is in flight on another topic; calls after it must see it
+        sent += replay(settings, extra_calls(tmp_path / "iot.jsonl", 3), rate=0)
+        attributions = read_all(settings, "attribution", lambda r: all(
+            "product" in finals_by_call(r).get(f"call-iot-{i}", {}) for i in range(3)), timeout_s=120)
+        finals = finals_by_call(attributions)
+    finally:
+        worker.stop()
+
+    # Every call gets a final attribution for both tasks, valid against its schema, from one model version.
+    assert {t["call_id"] for t in truth} <= set(finals)
+    for tasks in finals.values():
+        for a in tasks.values():
+            validator("attribution")(a)
+    assert all(finals[f"call-iot-{i}"]["product"]["label_id"] == NEW_LABEL["label_id"] for i in range(3))
+
+    # Provisional updates arrive before the final one (same key, same partition, lower offset).
+    offsets = defaultdict(lambda: {"provisional": [], "final": []})
+    for partition, offset, value in attributions:
+        a = orjson.loads(value)
+        offsets[(a["call_id"], a["task"])]["final" if a["final"] else "provisional"].append(offset)
+    with_provisional = [k for k, v in offsets.items() if v["provisional"]]
+    assert len(with_provisional) > len(truth)  # most calls have more than 6 segments
+    assert all(max(offsets[k]["provisional"]) < min(offsets[k]["final"]) for k in with_provisional)
+
+    # Calls without a human label get a pseudo-label with an LCS summary; labelled calls do not.
+    labelled = {orjson.loads(l)["call_id"] for l in (sample_dir / "human_labels.jsonl").read_bytes().splitlines()}
+    expected_pseudo = {c for c in finals if c not in labelled}
+    pseudo = read_all(settings, "pseudo_label", lambda r: len(r) >= len(expected_pseudo), timeout_s=60)
+    pseudo_calls = {orjson.loads(v)["call_id"] for _, _, v in pseudo}
+    assert pseudo_calls == expected_pseudo
+    for _, _, value in pseudo[:20]:
+        record = validator("pseudo_label")(orjson.loads(value))
+        assert record["summary_sentences"] and all(s in record["context_text"] for s in record["summary_sentences"])
+
+    # Bad input ends in the dead-letter topic with its original bytes and the reason; processing went on.
+    dead = [validator("dead_letter")(orjson.loads(v)) for _, _, v in
+            read_all(settings, "dead_letter", lambda r: len(r) >= len(BAD_RECORDS), timeout_s=60)]
+    by_bytes = {base64.b64decode(d["value_b64"]): d for d in dead}
+    for raw, reason in BAD_RECORDS.items():
+        assert by_bytes[raw]["reason"] == reason and by_bytes[raw]["source_topic"] == settings.topic("transcript")
+
+    # Nothing lost: every transcript event is part of a final attribution (start + segments + end) or a dead letter.
+    transcript_dead = sum(1 for d in dead if d["source_topic"] == settings.topic("transcript"))
+    accounted = sum(tasks["product"]["segment_count"] + 2 for tasks in finals.values()) + transcript_dead
+    assert accounted == sent + len(BAD_RECORDS)

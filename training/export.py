@@ -1,0 +1,29 @@
+"""`callqa export`: a trained model becomes the next numbered version of the Triton models."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from training.model import load
+
+REPO_DIR = Path(__file__).resolve().parent.parent / "triton_repo"
+ENCODER_DECODER, PROJECTOR = "callqa_encoder_decoder", "callqa_projector"
+
+
+def versions(repo: Path, model: str) -> list[int]:
+    return sorted(int(p.name) for p in (repo / model).iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def export(model_dir: Path, repo: Path = REPO_DIR) -> int:
+    """Write version N+1 of both Python models (one number for both, so their outputs name one version)."""
+    model = load(model_dir)
+    version = max([0, *versions(repo, ENCODER_DECODER), *versions(repo, PROJECTOR)]) + 1
+    for name, only in ((ENCODER_DECODER, ("Seq2SeqBase", "Pooling")), (PROJECTOR, ("Projection", "Normalize"))):
+        target = repo / name / str(version)
+        staging = repo / name / f".{version}.staging"  # Triton never sees a half-written version
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copy(repo / name / "model.py", staging / "model.py")
+        model.save(staging / "checkpoint", only=only)
+        staging.rename(target)
+    return version
