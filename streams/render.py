@@ -21,7 +21,7 @@ class Template:
         default_factory=lambda: {"product": "当前对话属于什么产品？", "complaint": "当前对话的投诉内容是什么？"}
     )
     # Characters of dialogue kept; the head carries the reason for the call, the tail how it ended.
-    max_dialogue_chars: int = 400
+    max_dialogue_chars: int = 300
     head_share: float = 0.6
 
 
