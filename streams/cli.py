@@ -178,7 +178,7 @@ def _stack(kafka_data: Path, workers: int):
 
 
 @app.command()
-def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = typer.Option(20.0, help="Replay speed-up."),
+def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = typer.Option(10.0, help="Replay speed-up (10: a 10-minute sample in about a minute)."),
          workers: int = 1, timeout_s: float = 600.0) -> None:
     """Everything: sample data, train + export the demo model if absent, start the stack, replay, watch, stop."""
     import orjson

@@ -4,7 +4,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from training.model import load
+import json
+
+import torch
+
+from training.model import CallqaModel, load
 
 REPO_DIR = Path(__file__).resolve().parent.parent / "triton_repo"
 ENCODER_DECODER, PROJECTOR = "callqa_encoder_decoder", "callqa_projector"
@@ -27,3 +31,10 @@ def export(model_dir: Path, repo: Path = REPO_DIR) -> int:
         model.save(staging / "checkpoint", only=only)
         staging.rename(target)
     return version
+
+
+def load_served(args: dict) -> tuple[CallqaModel, dict]:
+    """For a Triton Python model's initialize(): its config, and the checkpoint in its version folder."""
+    config = json.loads(args["model_config"])
+    torch.set_num_threads(int(config["parameters"]["threads"]["string_value"]))
+    return load(Path(args["model_repository"]) / args["model_version"] / "checkpoint"), config

@@ -1,20 +1,14 @@
 """Triton Python backend: TEXT -> POOLED. `callqa export` copies this file into each numbered version."""
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
 
-from training.model import load
+from training.export import load_served
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        torch.set_num_threads(int(config["parameters"]["threads"]["string_value"]))
-        path = Path(args["model_repository"]) / args["model_version"] / "checkpoint"
-        self.model = load(path)
+        self.model, config = load_served(args)
         self.dtype = pb_utils.triton_string_to_numpy(pb_utils.get_output_config_by_name(config, "POOLED")["data_type"])
 
     def execute(self, requests):

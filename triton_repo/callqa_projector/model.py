@@ -1,20 +1,14 @@
 """Triton Python backend: POOLED -> EMBEDDING (+ the model and template versions). Copied into each version."""
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
 
-from training.model import load
+from training.export import load_served
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        torch.set_num_threads(int(config["parameters"]["threads"]["string_value"]))
-        path = Path(args["model_repository"]) / args["model_version"] / "checkpoint"
-        self.model = load(path)
+        self.model, _ = load_served(args)
         self.version = np.array([args["model_version"].encode()], dtype=np.object_)
         self.template_version = np.array([self.model.info["template_version"].encode()], dtype=np.object_)
 
