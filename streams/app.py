@@ -10,7 +10,6 @@ settings = get_settings()
 app = faust.App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap_servers}",
-    broker_credentials=None,
     store="memory://",
     datadir=settings.data_dir,
     topic_partitions=settings.partitions,

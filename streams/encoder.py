@@ -40,7 +40,6 @@ class TritonEncoder:
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.client = grpcclient.InferenceServerClient(url=url)
         self.degraded_since: float | None = None
-        self.requests = 0
 
     async def close(self) -> None:
         await self.client.close()
@@ -74,7 +73,6 @@ class TritonEncoder:
         if self.degraded_since is not None:
             log.warning("triton %s back after %.1fs", self.url, time.monotonic() - self.degraded_since)
             self.degraded_since = None
-        self.requests += 1
         return Embeddings(
             result.as_numpy("EMBEDDING").astype(np.float32),
             result.as_numpy("MODEL_VERSION")[0][0].decode(),

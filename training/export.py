@@ -1,10 +1,9 @@
 """`callqa export`: a trained model becomes the next numbered version of the Triton models."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
-
-import json
 
 import torch
 
