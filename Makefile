@@ -2,8 +2,9 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+KUSTOMIZE_VERSION := v5.8.1
 
-.PHONY: demo test unit down clean
+.PHONY: demo test unit accuracy down clean
 
 $(BIN)/callqa: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +15,34 @@ $(BIN)/callqa: pyproject.toml
 demo: $(BIN)/callqa
 	$(BIN)/callqa demo
 
-test: $(BIN)/callqa
+# kustomize for tests/unit/test_deploy.py, built from the Go module proxy where Go is installed; without it (or if
+# the build fails) the test uses `kubectl kustomize`.
+$(BIN)/kustomize: | $(BIN)/callqa
+	@if command -v go >/dev/null 2>&1; then \
+	  GOBIN=$(abspath $(BIN)) GOFLAGS=-buildvcs=false go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION) \
+	  || echo "kustomize $(KUSTOMIZE_VERSION) could not be built: the deploy test uses kubectl kustomize"; \
+	else echo "no Go toolchain: the deploy test uses kubectl kustomize"; fi
+
+test: $(BIN)/callqa $(BIN)/kustomize
 	$(BIN)/pytest
 
-unit: $(BIN)/callqa
+unit: $(BIN)/callqa $(BIN)/kustomize
 	$(BIN)/pytest -m "not integration"
+
+# The README's accuracy table: the default build, the two ablation builds (stage 3 clean-only and naive mix, from
+# the same pre-trained base), then every model and baseline scored by `callqa eval` on the fixed held-out splits.
+DATA ?= ../shared/data
+EVAL := .callqa/eval
+SCORERS := .callqa/models/default .callqa/ablation/clean/default .callqa/ablation/mix/default baseline:tfidf-lr baseline:lexical
+accuracy: $(BIN)/callqa
+	test -f .callqa/models/default/modules.json || $(BIN)/callqa train all
+	for mode in clean mix; do test -f .callqa/ablation/$$mode/default/modules.json || $(BIN)/callqa train all --start transfer \
+	  --models .callqa/ablation/$$mode --transfer.mode=$$mode --transfer.init-dir=.callqa/models/pretrained || exit 1; done
+	mkdir -p $(EVAL)
+	for scorer in $(SCORERS); do for data in csds_topic_train online_shopping_train; do \
+	  $(BIN)/callqa eval $(DATA)/$$data.jsonl --model $$scorer --out $(EVAL)/$$data.$$(echo $$scorer | tr '/:' '__').json || exit 1; \
+	done; done
+	$(BIN)/callqa compare $(EVAL)/*.json --out $(EVAL)/table.md
 
 down: $(BIN)/callqa
 	$(BIN)/callqa down

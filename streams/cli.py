@@ -22,8 +22,12 @@ EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    from streams.redact import RedactingFilter
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # no phone, ID or card numbers in logs, whatever a message carries
 
 
 def _settings():
@@ -103,14 +107,62 @@ def watch(seconds: float = typer.Option(0, help="Stop after this long; 0 runs un
         consumer.close()
 
 
-@train_app.command("finetune", context_settings=EXTRA)
-def train_finetune(ctx: typer.Context) -> None:
-    """Downstream matching fine-tune (method Y1-Y4). Options: --key=value of FinetuneConfig."""
-    from training.config import override
-    from training.stages.finetune import FinetuneConfig, train
+def _stage(name: str, module: str, config: str, doc: str) -> None:
+    def command(ctx: typer.Context) -> None:
+        import importlib
 
-    report = train(override(FinetuneConfig(), ctx.args))
-    console.print({k: report[k] for k in ("best_valid_top1", "best_step", "seconds", "parameters")})
+        from training.config import override
+
+        stage = importlib.import_module(f"training.stages.{module}")
+        run = getattr(stage, "setup" if name == "setup" else "train")
+        report = run(override(getattr(stage, config)(), ctx.args))
+        if isinstance(report, dict):
+            console.print({k: v for k, v in report.items() if k not in ("history", "config")})
+
+    command.__doc__ = doc + " Options: --key=value of " + config + "."
+    train_app.command(name, context_settings=EXTRA)(command)
+
+
+_stage("setup", "setup", "SetupConfig", "Stage 1: the encoder-decoder base (new, or a local HF checkpoint) + projection layers.")
+_stage("pretrain", "pretrain", "PretrainConfig", "Stage 2 (rarely): masked-span restoration, topic classification, summary extraction.")
+_stage("transfer", "transfer", "TransferConfig", "Stage 3 (periodically): weakly-supervised domain transfer with gradient agreement (X1-X3).")
+_stage("finetune", "finetune", "FinetuneConfig", "Stage 4 (per business need): matching fine-tune (Y1-Y4).")
+
+
+@train_app.command("all", context_settings=EXTRA)
+def train_all(ctx: typer.Context, models: Path = typer.Option(Path(".callqa/models"), help="Folder of the stages' outputs."),
+              sample_dir: Path = typer.Option(Path(".callqa/sample/train"), help="The telecom sample (written if absent)."),
+              quick: bool = typer.Option(False, "--quick", help="A tiny model from the sample alone, in minutes (tests)."),
+              start: str = typer.Option("setup", help="First stage to run (the earlier ones' outputs must exist).")) -> None:
+    """The whole four-stage build; extra options as STAGE.key=value (e.g. --finetune.steps=100)."""
+    from training.build import STAGES, build_all
+
+    if not (sample_dir / "truth.jsonl").exists():
+        from streams.sample import write_sample
+
+        write_sample(sample_dir, calls=1500, seed=1)
+    extra: dict[str, list[str]] = {}
+    for arg in ctx.args:
+        stage, _, rest = arg.removeprefix("--").partition(".")
+        if stage not in STAGES or not rest:
+            raise typer.BadParameter(f"expected --STAGE.key=value with STAGE in {STAGES}, got {arg!r}")
+        extra.setdefault(stage, []).append("--" + rest)
+    if start not in STAGES:
+        raise typer.BadParameter(f"--start takes one of {STAGES}")
+    console.print(build_all(models, sample_dir, quick=quick, extra=extra, stages=STAGES[STAGES.index(start):]))
+
+
+@app.command("eval")
+def evaluate(data: Path = typer.Argument(..., help="JSONL in ../shared/data's formats (CSDS dialogues or product texts)."),
+             model: str = typer.Option(".callqa/models/default", help="A model folder, or baseline:tfidf-lr / baseline:lexical."),
+             labels: Path = typer.Option(None, help="Candidate label catalog (JSONL label events or one name per line)."),
+             split: str = typer.Option("test", help="test: the fixed held-out splits; all: every record (an external file)."),
+             train_file: Path = typer.Option(None, help="Training data for baseline:tfidf-lr with --split all."),
+             out: Path = typer.Option(None, help="Write the JSON report here.")) -> None:
+    """Score a model or a baseline: top-1/top-3/macro-F1 (seen and unseen labels), accuracy, ROUGE-L of LCS summaries."""
+    from training.evaluate import evaluate_file
+
+    evaluate_file(data, model, out, labels_file=labels, split=split, train_file=train_file)
 
 
 @app.command()
@@ -120,6 +172,57 @@ def export(model_dir: Path = typer.Argument(Path(".callqa/models/default")),
     from training.export import REPO_DIR, export as export_model
 
     console.print(f"exported version {export_model(model_dir, repo or REPO_DIR)}")
+
+
+@app.command()
+def compare(reports: list[Path] = typer.Argument(..., help="JSON reports written by `callqa eval --out`."),
+            out: Path = typer.Option(None, help="Also write the markdown table here.")) -> None:
+    """One markdown table (models and baselines side by side) from several `callqa eval` reports."""
+    import json
+
+    from training.evaluate import compare as compare_reports
+
+    table = compare_reports([json.loads(p.read_text(encoding="utf-8")) for p in reports])
+    if out:
+        out.write_text(table, encoding="utf-8")
+    console.print(table, markup=False)
+
+
+@app.command(context_settings=EXTRA)
+def retrain(ctx: typer.Context, every: str = typer.Option("", help="Run on a schedule, e.g. 7d, 12h, 30m; empty runs once."),
+            repo: Path = typer.Option(None, help="Triton model repository (default: triton_repo/).")) -> None:
+    """Domain transfer + fine-tune from the pseudo-label topic; promote to Triton only when not worse.
+    Options: --key=value of RetrainConfig (models, sample_dir, group, tolerance, quick, max_records)."""
+    from training.config import override
+    from training.export import REPO_DIR
+    from training.retrain import RetrainConfig, retrain as run_retrain
+
+    config, seconds = override(RetrainConfig(), ctx.args), _duration(every)
+    while True:
+        started = time.monotonic()
+        report = run_retrain(_settings(), config, repo or REPO_DIR)
+        console.print({k: v for k, v in report.items() if k != "build"})
+        if not seconds:
+            return
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+
+
+def _duration(text: str) -> float:
+    if not text:
+        return 0.0
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
+        raise typer.BadParameter(f"expected a number and one of s/m/h/d, e.g. 7d; got {text!r}")
+    return float(text[:-1]) * units[text[-1]]
+
+
+@app.command()
+def redaction(n: int = typer.Option(2000, help="Utterances of each kind (with identifiers, clean)."), seed: int = 0,
+              out: Path = typer.Option(Path(".callqa/redaction-report.json"))) -> None:
+    """Measure personal-data redaction: recall per identifier kind, share of clean text masked."""
+    from streams.redact_eval import main as measure_main
+
+    measure_main([str(out), "--n", str(n), "--seed", str(seed)])
 
 
 @app.command()
@@ -156,7 +259,7 @@ def _stack(kafka_data: Path, workers: int):
     @contextmanager
     def running():
         if not versions(REPO_DIR, "callqa_encoder_decoder"):
-            raise typer.BadParameter("no model version in triton_repo/: run `callqa train finetune` and `callqa export` (or `make demo`)")
+            raise typer.BadParameter("no model version in triton_repo/: run `callqa train all` and `callqa export` (or `make demo`)")
         started = []
         try:
             host, port = settings.kafka_bootstrap_servers.split(":")
@@ -179,8 +282,9 @@ def _stack(kafka_data: Path, workers: int):
 
 @app.command()
 def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = typer.Option(10.0, help="Replay speed-up (10: a 10-minute sample in about a minute)."),
-         workers: int = 1, timeout_s: float = 600.0) -> None:
-    """Everything: sample data, train + export the demo model if absent, start the stack, replay, watch, stop."""
+         workers: int = 1, timeout_s: float = 600.0,
+         model: Path = typer.Option(None, help="Model folder to serve (default: .callqa/models/default, built if absent).")) -> None:
+    """Everything: sample data, build + export the default model if absent, start the stack, replay, watch, stop."""
     import orjson
     from rich.live import Live
 
@@ -191,19 +295,21 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
     from training.export import REPO_DIR, export as export_model, versions
 
     settings = _settings()
-    train_dir, demo_dir, model_dir = HOME / "sample" / "train", HOME / "sample" / f"demo-{calls}", HOME / "models" / "default"
+    train_dir, demo_dir, model_dir = HOME / "sample" / "train", HOME / "sample" / f"demo-{calls}", model or HOME / "models" / "default"
     if not (train_dir / "truth.jsonl").exists():
         console.print("writing the training sample…")
         write_sample(train_dir, calls=1500, seed=1)
     if not (demo_dir / "truth.jsonl").exists():
         write_sample(demo_dir, calls=calls, seed=2)
     if not (model_dir / "modules.json").exists():
-        console.print("[bold]training the demo model (once; later demos reuse it)…[/]")
-        from training.stages.finetune import FinetuneConfig, train
+        console.print("[bold]building the default model, four stages (once; later demos reuse it)…[/]")
+        from training.build import build_all
 
-        train(FinetuneConfig(sample_dir=str(train_dir), out_dir=str(model_dir)))
-    if not versions(REPO_DIR, "callqa_encoder_decoder"):
-        console.print(f"exported model version {export_model(model_dir, REPO_DIR)} to {REPO_DIR}")
+        build_all(model_dir.parent, train_dir)
+    served = versions(REPO_DIR, "callqa_encoder_decoder")
+    info = "checkpoint/callqa_model.json"
+    if not served or (REPO_DIR / "callqa_encoder_decoder" / str(served[-1]) / info).read_bytes() != (model_dir / "callqa_model.json").read_bytes():
+        console.print(f"exported model version {export_model(model_dir, REPO_DIR)} to {REPO_DIR}")  # the newest serves
     kafka_data = HOME / "demo-kafka"
     shutil.rmtree(kafka_data, ignore_errors=True)  # each demo starts from an empty broker
     truth = {t["call_id"]: t for t in map(orjson.loads, (demo_dir / "truth.jsonl").read_bytes().splitlines())}

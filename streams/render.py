@@ -12,13 +12,14 @@ UNKNOWN = "未知"
 class Template:
     """The method's context template and business prompts; its version is saved with the model."""
 
-    version: str = "ctx-v1"
+    version: str = "ctx-v2"
     context: str = (
         "当前用户的话费余额为({balance})，使用套餐为({plan_name})，套餐资费为({plan_fee})，"
         "包含流量({data_allowance})，当前对话内容为({dialogue})。"
     )
     prompts: dict[str, str] = field(
-        default_factory=lambda: {"product": "当前对话属于什么产品？", "complaint": "当前对话的投诉内容是什么？"}
+        default_factory=lambda: {"product": "当前对话属于什么产品？", "complaint": "当前对话的投诉内容是什么？",
+                                 "topic": "当前对话的业务主题是什么？"}  # topic: the CSDS business topics
     )
     # Characters of dialogue kept; the head carries the reason for the call, the tail how it ended.
     max_dialogue_chars: int = 300

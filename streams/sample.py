@@ -381,7 +381,8 @@ def _summary(rng: random.Random, product: dict, complaint: dict | None, slots: d
     return rng.choice(complaint["summary"]).format(**slots) + "，" + rng.choice(ACTIONS) + "。"
 
 
-def _account(rng: random.Random, user_id: str, start_ms: int) -> dict:
+def random_account(rng: random.Random, user_id: str, start_ms: int) -> dict:
+    """A plausible telecom account (the public dialogue data has none, so training generates them too)."""
     name, fee, allowance = rng.choice(PLANS)
     balance = rng.uniform(-35.5, 0) if rng.random() < 0.1 else rng.uniform(0, 300)
     return dict(user_id=user_id, balance_yuan=round(balance, 2), plan_name=name, plan_fee_yuan=fee,
@@ -421,7 +422,7 @@ def write_sample(out_dir: Path, calls: int = 300, seed: int = 7, start_ms: int =
             user_id = rng.choice(list(accounts))  # a repeat caller
         else:
             user_id = f"u-{len(accounts) + 1:05d}"
-            accounts[user_id] = _account(rng, user_id, start_ms)
+            accounts[user_id] = random_account(rng, user_id, start_ms)
         call_id, agent_id = f"call-{seed:02d}{i:05d}", f"agent-{rng.randint(1, 24):02d}"
         product = rng.choice(PRODUCTS)
         options = [c for c in COMPLAINTS if product["id"] in c["products"]]  # complaints common to all products are

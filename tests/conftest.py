@@ -13,9 +13,6 @@ import pytest
 from streams.sample import write_sample
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--vocab=build", "--d-model=64", "--d-ff=128", "--num-heads=4", "--num-layers=2", "--num-decoder-layers=1",
-        "--generate-tokens=2", "--max-length=512", "--projection-dims=128,64", "--steps=60", "--eval-every=30", "--batch-size=16"]
-
 
 def docker_answers() -> bool:
     if not shutil.which("docker"):
@@ -32,12 +29,12 @@ def sample_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, sample_dir) -> Path:
-    from training.config import override
-    from training.stages.finetune import FinetuneConfig, train
+    """All four stages in the quick profile, on the sample alone."""
+    from training.build import build_all
 
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    train(override(FinetuneConfig(sample_dir=str(sample_dir), out_dir=str(out)), TINY))
-    return out
+    models = tmp_path_factory.mktemp("models")
+    build_all(models, sample_dir, quick=True)
+    return models / "default"
 
 
 @pytest.fixture(scope="session")
@@ -59,11 +56,8 @@ def kafka_bootstrap(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def triton_url(tmp_path_factory, tiny_model):
-    if os.environ.get("TRITON_URL"):
-        yield os.environ["TRITON_URL"]
-        return
-    from streams.stack import TritonServer, free_port
+def triton_repo(tmp_path_factory, tiny_model) -> Path:
+    """A model repository holding the tiny model as version 1."""
     from training.export import REPO_DIR, export
 
     repo = tmp_path_factory.mktemp("triton_repo")
@@ -71,7 +65,17 @@ def triton_url(tmp_path_factory, tiny_model):
         shutil.copytree(REPO_DIR / model, repo / model, ignore=shutil.ignore_patterns("[0-9]*", ".*staging"))
     (repo / "callqa_embed" / "1").mkdir(exist_ok=True)
     export(tiny_model, repo)
-    server = TritonServer(repo, tmp_path_factory.mktemp("triton_logs"), http_port=free_port(), grpc_port=free_port(),
+    return repo
+
+
+@pytest.fixture(scope="session")
+def triton_url(tmp_path_factory, triton_repo):
+    if os.environ.get("TRITON_URL"):
+        yield os.environ["TRITON_URL"]
+        return
+    from streams.stack import TritonServer, free_port
+
+    server = TritonServer(triton_repo, tmp_path_factory.mktemp("triton_logs"), http_port=free_port(), grpc_port=free_port(),
                           metrics_port=free_port()).start()
     yield server.grpc_url
     server.stop()

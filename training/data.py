@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.render import Template, render, render_label
+from streams.render import Template, render
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -45,18 +45,6 @@ def load_catalog(sample_dir: Path) -> list[dict]:
     return [l for l in read_jsonl(sample_dir / "catalog.jsonl") if l["active"]]
 
 
-@dataclass(frozen=True)
-class MatchExample:
-    text: str
-    task: str
-    label_id: str
-
-
-def match_examples(calls: list[Call], template: Template) -> list[MatchExample]:
-    """Task data (method Y1): context template + dialogue + business prompt, with the true label."""
-    return [MatchExample(render(c.turns, c.account, task, template), task, c.labels[task]) for c in calls for task in c.labels]
-
-
 def split(items: list, valid_share: float, seed: int) -> tuple[list, list]:
     items = list(items)
     random.Random(seed).shuffle(items)
@@ -73,5 +61,77 @@ def build_vocab(texts: list[str], path: Path) -> Path:
     return path
 
 
-def catalog_texts(catalog: list[dict]) -> list[str]:
-    return [render_label(l) for l in catalog]
+# --- The public customer-service data (../shared/data), in one shape for every stage and for `callqa eval` ---
+
+@dataclass(frozen=True)
+class Dialogue:
+    id: str
+    turns: list[dict]  # [{"speaker": "customer" | "agent", "text": ...}]
+    labels: tuple[str, ...] = ()  # human labels (CSDS topics, product categories); empty when unlabelled
+    summary: str = ""  # human summary, where there is one
+
+
+CSDS_SPEAKERS = {"user": "customer", "agent": "agent"}
+STC3_SPEAKERS = {"customer": "customer", "helpdesk": "agent"}
+
+
+def read_csds(path: Path) -> list[Dialogue]:
+    """CSDS-format dialogues: `turns[{speaker: user|agent, text}]`, `labels[]`, `summary`."""
+    return [Dialogue(r["id"], [{"speaker": CSDS_SPEAKERS.get(t["speaker"], t["speaker"]), "text": t["text"]} for t in r["turns"]],
+                     tuple(r.get("labels", ())), r.get("summary", "")) for r in read_jsonl(path)]
+
+
+def read_products(path: Path) -> list[Dialogue]:
+    """Product-labelled texts (`text`, `product_category`): one customer turn each."""
+    return [Dialogue(r["id"], [{"speaker": "customer", "text": r["text"].lstrip("\ufeff")}], (r["product_category"],))
+            for r in read_jsonl(path)]
+
+
+def read_stc3(path: Path) -> list[Dialogue]:
+    """STC-3 helpdesk dialogues (no topic labels): the unlabelled calls of domain transfer."""
+    with open(path, encoding="utf-8") as f:
+        records = json.load(f)
+    return [Dialogue(str(r["id"]), [{"speaker": STC3_SPEAKERS.get(t["sender"], t["sender"]), "text": "".join(t["utterances"])}
+                                    for t in r["turns"]]) for r in records]
+
+
+def read_dialogues(path: Path) -> list[Dialogue]:
+    """Any of the formats above, told apart by their fields."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return read_stc3(path)
+    with open(path, encoding="utf-8") as f:
+        first = json.loads(f.readline())
+    return read_csds(path) if "turns" in first else read_products(path)
+
+
+def account_for(dialogue_id: str) -> dict:
+    """The public data has no account fields: each dialogue gets a generated one, the same on every run."""
+    from streams.sample import random_account  # stdlib-only generator shared with the sample data
+
+    return random_account(random.Random(dialogue_id), f"u-{dialogue_id}", 0)
+
+
+def render_dialogue_task(dialogue: Dialogue, task: str, template: Template) -> str:
+    return render(dialogue.turns, account_for(dialogue.id), task, template)
+
+
+def split_csds(dialogues: list[Dialogue], seed: int = 0, unseen_share: float = 0.1, valid_share: float = 0.1,
+               test_share: float = 0.2) -> dict[str, list[Dialogue]]:
+    """Fixed splits for training and `callqa eval`: a share of the labels is held out entirely (every dialogue carrying
+    one goes to `unseen`, the zero-shot test); the rest is split into train / valid / test."""
+    labels = sorted({l for d in dialogues for l in d.labels})
+    unseen_labels = set(random.Random(seed).sample(labels, int(len(labels) * unseen_share)))
+    unseen = [d for d in dialogues if set(d.labels) & unseen_labels]
+    seen = [d for d in dialogues if not set(d.labels) & unseen_labels]
+    random.Random(seed).shuffle(seen)
+    n_valid, n_test = int(len(seen) * valid_share), int(len(seen) * test_share)
+    return {"train": seen[n_valid + n_test:], "valid": seen[:n_valid], "test": seen[n_valid:n_valid + n_test],
+            "unseen": unseen, "unseen_labels": sorted(unseen_labels)}
+
+
+def split_products(dialogues: list[Dialogue], seed: int = 0, valid: int = 1000, test_share: float = 0.1) -> dict[str, list[Dialogue]]:
+    items = list(dialogues)
+    random.Random(seed).shuffle(items)
+    n_test = int(len(items) * test_share)
+    return {"test": items[:n_test], "valid": items[n_test:n_test + valid], "train": items[n_test + valid:]}

@@ -36,4 +36,7 @@ def load_served(args: dict) -> tuple[CallqaModel, dict]:
     """For a Triton Python model's initialize(): its config, and the checkpoint in its version folder."""
     config = json.loads(args["model_config"])
     torch.set_num_threads(int(config["parameters"]["threads"]["string_value"]))
-    return load(Path(args["model_repository"]) / args["model_version"] / "checkpoint"), config
+    model = load(Path(args["model_repository"]) / args["model_version"] / "checkpoint")
+    if args.get("model_instance_kind") == "GPU":  # KIND_GPU instance groups (deploy/): compute where Triton placed us
+        model.to(f"cuda:{args['model_instance_device_id']}")
+    return model, config

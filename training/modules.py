@@ -56,8 +56,9 @@ class Seq2SeqBase(Module):
         return self.model.config.d_model
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return dict(self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt",
-                                   return_token_type_ids=False))
+        features = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt",
+                                  return_token_type_ids=False)
+        return {k: v.to(self.model.device) for k, v in features.items()}
 
     def forward(self, features: dict) -> dict:
         encoder_states = self.model.get_encoder()(

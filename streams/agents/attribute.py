@@ -14,6 +14,7 @@ from streams.codec import CallqaError, DecodeError, decode, encode, now_ms
 from streams.deadletter import send_dead_letter
 from streams.encoder import Encoder, InferenceRejected, TritonEncoder
 from streams.match import match_labels, select_candidates
+from streams.redact import redact
 from streams.render import render, render_context, render_label
 from streams.summarise import summarise
 from streams.tables import accounts, labels
@@ -148,7 +149,8 @@ def alerts_for(attribution: dict, request: Request) -> list[dict]:
 
 
 async def pseudo_label(ready: dict, model_version: str) -> dict:
-    context = render_context(ready["turns"], accounts.get(ready["user_id"]), TEMPLATE)
+    # Personal data never reaches the pseudo-label topic nor, through it, the training data.
+    context = redact(render_context(ready["turns"], accounts.get(ready["user_id"]), TEMPLATE))
     # LCS is CPU work: keep it off the event loop.
     sentences = await asyncio.get_running_loop().run_in_executor(None, summarise, context, settings.summary_sentences)
     return {

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import shutil
 import time
 import uuid
 from collections import defaultdict
@@ -55,11 +57,11 @@ def finals_by_call(records) -> dict:
     return finals
 
 
-def extra_calls(path: Path, n: int) -> Path:
+def extra_calls(path: Path, n: int, prefix: str = "call-iot") -> Path:
     """Calls that mention only the new catalog label's keyword among product keywords."""
     lines = []
     for i in range(n):
-        call_id, t = f"call-iot-{i}", 1767230000000 + i * 1000
+        call_id, t = f"{prefix}-{i}", 1767230000000 + i * 1000
         lines.append({"type": "call_start", "call_id": call_id, "user_id": "u-00001", "event_time": t})
         for seq, (speaker, text) in enumerate([("customer", "你好，我们公司想批量办理物联网卡"), ("agent", "好的，请问需要多少张"),
                                               ("customer", "大概两百张，用在共享单车的锁上")]):
@@ -70,7 +72,7 @@ def extra_calls(path: Path, n: int) -> Path:
     return path
 
 
-def test_pipeline_end_to_end(kafka_bootstrap, triton_url, sample_dir, tmp_path):
+def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_model, sample_dir, tmp_path):
     prefix = f"t{uuid.uuid4().hex[:8]}"
     env = {"CALLQA_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLQA_TRITON_URL": triton_url, "CALLQA_TOPIC_PREFIX": prefix,
            "CALLQA_APP_ID": f"{prefix}-worker", "CALLQA_DATA_DIR": str(tmp_path / "worker"), "CALLQA_PROVISIONAL_EVERY": "6"}
@@ -99,8 +101,25 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, sample_dir, tmp_path):
         attributions = read_all(settings, "attribution", lambda r: all(
             "product" in finals_by_call(r).get(f"call-iot-{i}", {}) for i in range(3)), timeout_s=120)
         finals = finals_by_call(attributions)
+
+        # The retrain closes the loop: pseudo-labels -> transfer + fine-tune -> a new version the worker then uses.
+        labelled = {orjson.loads(l)["call_id"] for l in (sample_dir / "human_labels.jsonl").read_bytes().splitlines()}
+        expected_pseudo = {c for c in finals if c not in labelled}
+        pseudo = read_all(settings, "pseudo_label", lambda r: len(r) >= len(expected_pseudo), timeout_s=60)
+        retrained = retrain_twice(settings, triton_repo, tiny_model, sample_dir, tmp_path / "models")
+        sent += replay(settings, extra_calls(tmp_path / "after.jsonl", 2, prefix="call-after"), rate=0)
+        after = finals_by_call(read_all(settings, "attribution", lambda r: all(
+            len(finals_by_call(r).get(f"call-after-{i}", {})) == 2 for i in range(2)), timeout_s=120))
     finally:
         worker.stop()
+
+    # A worse model changes nothing; a promoted one is loaded by Triton and used (label vectors recomputed).
+    refused, promoted = retrained
+    assert refused["promoted"] is False and refused["reason"] == "worse on the validation splits"
+    assert promoted["promoted"] is True and promoted["pseudo_records"] == len(expected_pseudo)
+    assert {a["model_version"] for a in finals["call-iot-0"].values()} == {"1"}
+    assert all(a["model_version"] == str(promoted["version"]) for i in range(2) for a in after[f"call-after-{i}"].values())
+    finals |= {k: v for k, v in after.items()}
 
     # Every call gets a final attribution for both tasks, valid against its schema, from one model version.
     assert {t["call_id"] for t in truth} <= set(finals)
@@ -119,9 +138,6 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, sample_dir, tmp_path):
     assert all(max(offsets[k]["provisional"]) < min(offsets[k]["final"]) for k in with_provisional)
 
     # Calls without a human label get a pseudo-label with an LCS summary; labelled calls do not.
-    labelled = {orjson.loads(l)["call_id"] for l in (sample_dir / "human_labels.jsonl").read_bytes().splitlines()}
-    expected_pseudo = {c for c in finals if c not in labelled}
-    pseudo = read_all(settings, "pseudo_label", lambda r: len(r) >= len(expected_pseudo), timeout_s=60)
     pseudo_calls = {orjson.loads(v)["call_id"] for _, _, v in pseudo}
     assert pseudo_calls == expected_pseudo
     for _, _, value in pseudo[:20]:
@@ -139,3 +155,19 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, sample_dir, tmp_path):
     transcript_dead = sum(1 for d in dead if d["source_topic"] == settings.topic("transcript"))
     accounted = sum(tasks["product"]["segment_count"] + 2 for tasks in finals.values()) + transcript_dead
     assert accounted == sent + len(BAD_RECORDS)
+
+
+def retrain_twice(settings: Settings, repo: Path, tiny_model: Path, sample_dir: Path, models: Path) -> tuple[dict, dict]:
+    """First demanding a gain no model can make (refused: nothing changes), then accepting any result."""
+    from training.export import ENCODER_DECODER, versions
+    from training.retrain import RetrainConfig, read_new, retrain
+
+    shutil.copytree(tiny_model, models / "default")
+    config = RetrainConfig(models=str(models), sample_dir=str(sample_dir), quick=True, group=f"{settings.topic_prefix}-retrain")
+    before = versions(repo, ENCODER_DECODER)
+    refused = retrain(settings, dataclasses.replace(config, tolerance=-1.0), repo)
+    assert versions(repo, ENCODER_DECODER) == before
+    assert len(read_new(settings, "pseudo_label", config.group, 100000)[0]) == refused["pseudo_records"]  # not committed
+    promoted = retrain(settings, dataclasses.replace(config, tolerance=1.0), repo)  # a tiny model: any result is fine here
+    assert read_new(settings, "pseudo_label", config.group, 100000)[0] == []  # committed after promotion
+    return refused, promoted

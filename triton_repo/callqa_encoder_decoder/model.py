@@ -23,7 +23,7 @@ class TritonPythonModel:
             texts.extend(batch)
         if texts:
             with torch.no_grad():
-                pooled = self.model.pooled(texts).numpy().astype(self.dtype)
+                pooled = self.model.pooled(texts).cpu().numpy().astype(self.dtype)
             for i, start, end in spans:
                 responses[i] = pb_utils.InferenceResponse([pb_utils.Tensor("POOLED", pooled[start:end])])
         return responses

@@ -5,11 +5,12 @@ from streams.render import DEFAULT_TEMPLATE
 from training.config import override
 from training.data import build_vocab
 from training.model import build, load
-from training.stages.finetune import FinetuneConfig, new_base
+from training.stages.finetune import FinetuneConfig
+from training.stages.setup import SetupConfig, new_base
 
 
 def test_model_round_trip(tmp_path):
-    config = override(FinetuneConfig(), ["--d-model=32", "--d-ff=64", "--num-heads=2", "--num-layers=1",
+    config = override(SetupConfig(), ["--d-model=32", "--d-ff=64", "--num-heads=2", "--num-layers=1",
                                          "--num-decoder-layers=1", "--generate-tokens=2", "--max-length=64", "--vocab=build"])
     base = new_base(config, ["用户：我的流量不够用。客服：好的。", "当前对话属于什么产品？"], tmp_path / "work")
     model = build(base, DEFAULT_TEMPLATE, (48, 16)).eval()
@@ -31,7 +32,7 @@ def test_override_rejects_unknown_keys_and_bad_types():
         override(FinetuneConfig(), ["--nope=1"])
     with pytest.raises(ValueError, match="takes a int"):
         override(FinetuneConfig(), ["--steps=many"])
-    assert override(FinetuneConfig(), ["--projection-dims=8,4"]).projection_dims == (8, 4)
+    assert override(SetupConfig(), ["--projection-dims=8,4"]).projection_dims == (8, 4)
 
 
 def test_build_vocab_has_bert_specials(tmp_path):
