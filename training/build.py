@@ -51,6 +51,8 @@ def build_all(models: Path, sample_dir: Path, quick: bool = False, extra: dict[s
     """Run the stages as `callqa train <stage>` processes; report seconds and peak memory of each."""
     args = stage_args(models, sample_dir, quick)
     report = {"profile": "quick" if quick else "default", "stages": {}}
+    if stages != STAGES and (models / "build_report.json").exists():  # a resumed chain keeps the earlier stages' figures
+        report["stages"] = json.loads((models / "build_report.json").read_text(encoding="utf-8"))["stages"]
     for stage in stages:
         command = [sys.executable, "-m", "streams.cli", "train", stage, *args[stage], *(extra or {}).get(stage, [])]
         log.info("stage %s: %s", stage, " ".join(command[3:]))
