@@ -28,21 +28,25 @@ TOPICS = (
 )
 
 
+# The worker's table changelogs, as faust names them ({app_id}-{table}-changelog) and partitions them. Created with
+# the topics above, so a first worker never assigns partitions before a changelog it just created is in the
+# metadata (seen once: its GlobalTable then waited for that partition forever).
+CHANGELOGS = (("accounts", False), ("human_labels", False), ("calls", False), ("labels", True))  # (table, single partition)
+
+
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient(kafka_config(settings))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
+    wanted = [(settings.topic(spec.event), spec.single_partition, spec.compact) for spec in TOPICS]
+    wanted += [(f"{settings.app_id}-{table}-changelog", single, True) for table, single in CHANGELOGS]
     new = [
-        NewTopic(
-            settings.topic(spec.event),
-            num_partitions=1 if spec.single_partition else settings.partitions,
-            replication_factor=1,
-            config={"cleanup.policy": "compact"} if spec.compact else {},
-        )
-        for spec in TOPICS
-        if settings.topic(spec.event) not in existing
+        NewTopic(name, num_partitions=1 if single else settings.partitions, replication_factor=1,
+                 config={"cleanup.policy": "compact"} if compact else {})
+        for name, single, compact in wanted
+        if name not in existing
     ]
     if new:
         for future in admin.create_topics(new, operation_timeout=timeout_s).values():

@@ -58,7 +58,7 @@ class ModelScorer:
         self.batch_size = batch_size
         self.label_vectors: dict[tuple[str, ...], np.ndarray] = {}
         self.console = console or Console(stderr=True)
-        self.name = f"model:{Path(model_dir).name}"
+        self.name = f"model:{model_dir}"  # the ablation models share the folder name `default`
         self.info = {"model_dir": str(model_dir), "template_version": template.version,
                      "created": self.model.info.get("created")}
 

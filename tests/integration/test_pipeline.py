@@ -76,7 +76,7 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_mode
     prefix = f"t{uuid.uuid4().hex[:8]}"
     env = {"CALLQA_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLQA_TRITON_URL": triton_url, "CALLQA_TOPIC_PREFIX": prefix,
            "CALLQA_APP_ID": f"{prefix}-worker", "CALLQA_DATA_DIR": str(tmp_path / "worker"), "CALLQA_PROVISIONAL_EVERY": "6"}
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, triton_url=triton_url, topic_prefix=prefix)
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, triton_url=triton_url, topic_prefix=prefix, app_id=f"{prefix}-worker")
     create_topics(settings)
     worker = worker_process("test-worker", env, tmp_path).start()
     try:
