@@ -185,7 +185,7 @@ def compare(reports: list[Path] = typer.Argument(..., help="JSON reports written
     table = compare_reports([json.loads(p.read_text(encoding="utf-8")) for p in reports])
     if out:
         out.write_text(table, encoding="utf-8")
-    console.print(table, markup=False)
+    console.print(table, markup=False, soft_wrap=True)
 
 
 @app.command(context_settings=EXTRA)

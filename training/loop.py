@@ -91,3 +91,13 @@ def optimizer_for(model: torch.nn.Module, config) -> tuple[torch.optim.Optimizer
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=0.06)
     return optimizer, schedule
+
+
+def descend(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule) -> float:
+    """One optimizer step on `loss` (gradients clipped to norm 1); returns the loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    schedule.step()
+    return loss.item()

@@ -14,7 +14,7 @@ import torch
 from streams.render import render_label
 from training.data import (SHARED_DATA, load_calls, load_catalog, read_csds, read_products, render_dialogue_task,
                            split, split_csds, split_products)
-from training.loop import optimizer_for, run, write_report
+from training.loop import descend, optimizer_for, run, write_report
 from training.model import CallqaModel, load
 
 log = logging.getLogger(__name__)
@@ -134,13 +134,7 @@ def train(config: FinetuneConfig) -> dict:
 
     def step_fn(step: int) -> dict:
         batch = [rng.choice(train_sets[rng.choices(names, weights)[0]]) for _ in range(config.batch_size)]
-        loss = match_loss(model, batch, labelsets, config.scale)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        return {"loss": loss.item()}
+        return {"loss": descend(match_loss(model, batch, labelsets, config.scale), model, optimizer, schedule)}
 
     def eval_fn() -> float:
         last_scores.clear()

@@ -13,7 +13,7 @@ import torch
 
 from streams.summarise import split_sentences, summarise
 from training.data import SHARED_DATA, read_products, split_products
-from training.loop import optimizer_for, run, write_report
+from training.loop import descend, optimizer_for, run, write_report
 from training.model import CallqaModel, load
 
 log = logging.getLogger(__name__)
@@ -117,13 +117,7 @@ def train(config: PretrainConfig) -> dict:
 
     def step_fn(step: int) -> dict:
         batch = [rng.choice(train_pairs[rng.choices(names, weights)[0]]) for _ in range(config.batch_size)]
-        loss = seq2seq_loss(model, batch, config.max_target_tokens)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(base.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        return {"loss": loss.item()}
+        return {"loss": descend(seq2seq_loss(model, batch, config.max_target_tokens), base, optimizer, schedule)}
 
     @torch.no_grad()
     def eval_fn() -> float:
