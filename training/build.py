@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.data import read_jsonl
+from training.data import sample_utterances
 from training.loop import write_report
 from training.stages.pretrain import PretrainConfig
 
@@ -36,8 +36,7 @@ def stage_args(models: Path, sample_dir: Path, quick: bool) -> dict[str, list[st
     if quick or not Path(PretrainConfig.text).exists():
         text = models / "sample-text.txt"  # the sample's own utterances stand in for the pre-training corpus
         models.mkdir(parents=True, exist_ok=True)
-        text.write_text("\n".join(e["text"] for e in read_jsonl(sample_dir / "transcript.jsonl") if e["type"] == "segment"),
-                        encoding="utf-8")
+        text.write_text("\n".join(sample_utterances(sample_dir)), encoding="utf-8")
         args["setup"].append(f"--vocab-texts={sample_dir}")
         args["pretrain"].append(f"--text={text}")
     if quick:

@@ -41,6 +41,10 @@ def load_calls(sample_dir: Path) -> list[Call]:
     return calls
 
 
+def sample_utterances(sample_dir: Path) -> list[str]:
+    return [e["text"] for e in read_jsonl(sample_dir / "transcript.jsonl") if e["type"] == "segment"]
+
+
 def load_catalog(sample_dir: Path) -> list[dict]:
     return [l for l in read_jsonl(sample_dir / "catalog.jsonl") if l["active"]]
 

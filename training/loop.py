@@ -46,7 +46,7 @@ def run(name: str, config, model: torch.nn.Module, optimizer: torch.optim.Optimi
             log.info("%s: resuming at step %d (best %.4f at %d)", name, step, best, best_step)
         else:
             log.info("%s: %s is from another config; starting over", name, state_path)
-    started, totals = time.time(), {}
+    started, totals, window = time.time(), {}, 0
     model.train()
     with Progress(TextColumn(f"[bold]{name}[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn()) as progress:
@@ -54,14 +54,15 @@ def run(name: str, config, model: torch.nn.Module, optimizer: torch.optim.Optimi
         while step < config.steps and stale < config.patience:
             step += 1
             figures = step_fn(step)
+            window += 1
             for key, value in figures.items():
                 totals[key] = totals.get(key, 0.0) + value
             status = " ".join(f"{k} {v:.3f}" for k, v in figures.items())
             if step % config.eval_every == 0 or step == config.steps:
                 metric = eval_fn()
                 model.train()
-                means = {k: round(v / config.eval_every, 4) for k, v in totals.items()}
-                totals = {}
+                means = {k: round(v / window, 4) for k, v in totals.items()}  # the last window may be shorter
+                totals, window = {}, 0
                 history.append({"step": step, **means, "valid": round(metric, 4), "seconds": round(time.time() - started, 1)})
                 if metric > best:
                     best, best_step, stale = metric, step, 0

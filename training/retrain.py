@@ -149,10 +149,10 @@ def retrain(settings: Settings, config: RetrainConfig, repo: Path) -> dict:
         return report | {"promoted": False, "reason": str(exc)}
     # Both models on the same fixed validation splits (the fine-tune stage's).
     finetune_config = FinetuneConfig(sample_dir=config.sample_dir, **({"csds": "", "products": ""} if config.quick else {}))
+    candidate = load(work / "candidate")
+    _, valid, labelsets = sources(finetune_config, candidate)  # once: the candidate keeps the template in service
     scores = {}
-    for name, path in (("current", current), ("candidate", work / "candidate")):
-        model = load(path)
-        _, valid, labelsets = sources(finetune_config, model)
+    for name, model in (("current", load(current)), ("candidate", candidate)):
         per_source = evaluate(model, valid, labelsets)
         scores[name] = {"per_source": per_source, "macro_top1": sum(per_source.values()) / len(per_source)}
     report["scores"] = scores

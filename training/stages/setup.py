@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.render import DEFAULT_TEMPLATE
-from training.data import SHARED_DATA, build_vocab
+from streams.render import DEFAULT_TEMPLATE, render_label
+from training.data import SHARED_DATA, build_vocab, read_jsonl, sample_utterances
 from training.model import CallqaModel, build
 from training.modules import Seq2SeqBase
 
@@ -52,10 +52,7 @@ def new_base(config: SetupConfig, texts: list[str], work_dir: Path) -> Seq2SeqBa
 
 
 def vocab_texts(sample_dir: Path) -> list[str]:
-    from training.data import read_jsonl
-
-    return ([e["text"] for e in read_jsonl(sample_dir / "transcript.jsonl") if e["type"] == "segment"]
-            + [f"{l['name']}：{l.get('description', '')}" for l in read_jsonl(sample_dir / "catalog.jsonl")])
+    return sample_utterances(sample_dir) + [render_label(l) for l in read_jsonl(sample_dir / "catalog.jsonl")]
 
 
 def setup(config: SetupConfig) -> CallqaModel:

@@ -77,18 +77,18 @@ def fine_examples(config: TransferConfig, template) -> tuple[list[tuple[str, str
 
 def pseudo_examples(config: TransferConfig, template, rng: random.Random) -> list[tuple[str, str]]:
     """(context text, LCS summary) of unlabelled dialogues: the file, the sample's unlabelled calls, the topic dump."""
-    dialogues: list[tuple[str, dict | None, list[dict]]] = []
+    dialogues: list[tuple[dict | None, list[dict]]] = []
     if config.unlabelled and Path(config.unlabelled).exists():
-        dialogues += [(d.id, account_for(d.id), d.turns) for d in read_stc3(Path(config.unlabelled))]
+        dialogues += [(account_for(d.id), d.turns) for d in read_stc3(Path(config.unlabelled))]
     sample = Path(config.sample_dir)
     if (sample / "human_labels.jsonl").exists():
         from training.data import load_calls
 
         human = {h["call_id"] for h in read_jsonl(sample / "human_labels.jsonl")}
-        dialogues += [(c.call_id, c.account, c.turns) for c in load_calls(sample) if c.call_id not in human]
+        dialogues += [(c.account, c.turns) for c in load_calls(sample) if c.call_id not in human]
     rng.shuffle(dialogues)
     pairs = []
-    for _, account, turns in dialogues[: config.max_pseudo]:
+    for account, turns in dialogues[: config.max_pseudo]:
         context = render_context(turns, account, template)
         pairs.append((context, "".join(summarise(context, config.summary_sentences))))
     if config.pseudo_file and Path(config.pseudo_file).exists():
