@@ -29,11 +29,13 @@ def sample_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, sample_dir) -> Path:
-    """All four stages in the quick profile, on the sample alone."""
+    """All four stages in the quick profile, on the sample alone. $CALLQA_TEST_MODELS keeps the build between
+    sessions (the sample is deterministic, so one build serves every run)."""
     from training.build import build_all
 
-    models = tmp_path_factory.mktemp("models")
-    build_all(models, sample_dir, quick=True)
+    models = Path(os.environ["CALLQA_TEST_MODELS"]) if os.environ.get("CALLQA_TEST_MODELS") else tmp_path_factory.mktemp("models")
+    if not (models / "default" / "modules.json").exists():
+        build_all(models, sample_dir, quick=True)
     return models / "default"
 
 
