@@ -280,6 +280,48 @@ def _stack(kafka_data: Path, workers: int):
     return running()
 
 
+def _serve(model: Path | None) -> Path:
+    """The model folder to serve (default: .callqa/models/default, built once from the training sample), exported
+    as the next version of triton_repo/ unless the newest version already is that model."""
+    from streams.sample import write_sample
+    from streams.stack import HOME
+    from training.export import REPO_DIR, export as export_model, versions
+
+    train_dir, model_dir = HOME / "sample" / "train", model or HOME / "models" / "default"
+    if not (model_dir / "modules.json").exists():
+        if not (train_dir / "truth.jsonl").exists():
+            console.print("writing the training sample…")
+            write_sample(train_dir, calls=1500, seed=1)
+        console.print("[bold]building the default model, four stages (once; later runs reuse it)…[/]")
+        from training.build import build_all
+
+        build_all(model_dir.parent, train_dir)
+    served = versions(REPO_DIR, "callqa_encoder_decoder")
+    info = "checkpoint/callqa_model.json"
+    if not served or (REPO_DIR / "callqa_encoder_decoder" / str(served[-1]) / info).read_bytes() != (model_dir / "callqa_model.json").read_bytes():
+        console.print(f"exported model version {export_model(model_dir, REPO_DIR)} to {REPO_DIR}")  # the newest serves
+    return model_dir
+
+
+@app.command(context_settings=EXTRA)
+def bench(ctx: typer.Context, model: Path = typer.Option(None, help="Model folder (default: .callqa/models/default, built if absent)."),
+          data: Path = typer.Option(Path("../shared/data"), help="Where CSDS dialogues give the calls' segments (else the sample)."),
+          triton_url: str = typer.Option(None, envvar="TRITON_URL", help="A running Triton (e.g. on a GPU) instead of a local one."),
+          out: Path = typer.Option(Path(".callqa/bench"), help="Folder of report.json, bench.png and bench.md."),
+          smoke: bool = typer.Option(False, help="A short run that checks every part works (CI); its figures mean little.")) -> None:
+    """Sustained load, Triton's own limit (perf_analyzer), the naive ways, the LCS summariser and ingestion alone.
+    Options: --key=value of BenchConfig (start_rate, growth, max_steps, step_s, call_s, p95_bound_s, modes, …)."""
+    from streams.bench import SMOKE, BenchConfig, run_local
+    from training.config import override
+
+    config = override(SMOKE if smoke else BenchConfig(), ctx.args)
+    model_dir = _serve(model)
+    paths = run_local(config, model_dir, out, data if data.exists() else None, triton_url,
+                      progress=lambda what: console.print(f"[bold]bench:[/] {what}"))
+    console.print(paths["table"].read_text(encoding="utf-8"), markup=False, soft_wrap=True)
+    console.print({k: str(v) for k, v in paths.items()})
+
+
 @app.command()
 def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = typer.Option(10.0, help="Replay speed-up (10: a 10-minute sample in about a minute)."),
          workers: int = 1, timeout_s: float = 600.0,
@@ -292,24 +334,12 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
     from streams.sample import write_sample
     from streams.stack import HOME
     from streams.watch import View, consumer_at_end, poll_into
-    from training.export import REPO_DIR, export as export_model, versions
 
     settings = _settings()
-    train_dir, demo_dir, model_dir = HOME / "sample" / "train", HOME / "sample" / f"demo-{calls}", model or HOME / "models" / "default"
-    if not (train_dir / "truth.jsonl").exists():
-        console.print("writing the training sample…")
-        write_sample(train_dir, calls=1500, seed=1)
+    demo_dir = HOME / "sample" / f"demo-{calls}"
     if not (demo_dir / "truth.jsonl").exists():
         write_sample(demo_dir, calls=calls, seed=2)
-    if not (model_dir / "modules.json").exists():
-        console.print("[bold]building the default model, four stages (once; later demos reuse it)…[/]")
-        from training.build import build_all
-
-        build_all(model_dir.parent, train_dir)
-    served = versions(REPO_DIR, "callqa_encoder_decoder")
-    info = "checkpoint/callqa_model.json"
-    if not served or (REPO_DIR / "callqa_encoder_decoder" / str(served[-1]) / info).read_bytes() != (model_dir / "callqa_model.json").read_bytes():
-        console.print(f"exported model version {export_model(model_dir, REPO_DIR)} to {REPO_DIR}")  # the newest serves
+    _serve(model)
     kafka_data = HOME / "demo-kafka"
     shutil.rmtree(kafka_data, ignore_errors=True)  # each demo starts from an empty broker
     truth = {t["call_id"]: t for t in map(orjson.loads, (demo_dir / "truth.jsonl").read_bytes().splitlines())}

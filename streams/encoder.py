@@ -5,6 +5,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -78,3 +79,30 @@ class TritonEncoder:
             result.as_numpy("MODEL_VERSION")[0][0].decode(),
             result.as_numpy("TEMPLATE_VERSION")[0][0].decode(),
         )
+
+
+class InProcessEncoder:
+    """The naive alternative `callqa bench` measures: the model inside the worker, no Triton. Inference runs on a
+    thread so the event loop keeps serving Kafka, but every call pays for it in the worker's own process."""
+
+    def __init__(self, model_dir: str, threads: int = 2) -> None:
+        import torch
+
+        from training.model import load
+
+        torch.set_num_threads(threads)
+        self.model = load(model_dir).eval()
+        self.model_version = f"in-process:{Path(model_dir).name}"
+
+    async def close(self) -> None:
+        pass
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        vectors = await asyncio.get_running_loop().run_in_executor(None, self._encode, texts)
+        return Embeddings(vectors, self.model_version, self.model.info["template_version"])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.model.encode(texts).cpu().numpy().astype(np.float32)

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     triton_model: str = "callqa_embed"
     triton_timeout_s: float = 10.0
     triton_max_batch: int = 64
+    # "triton", or "in-process" (the model in the worker, from in_process_model_dir): the benchmark's naive baseline
+    encoder: str = "triton"
+    in_process_model_dir: str = ".callqa/models/default"
     # Worker
     web_host: str = "127.0.0.1"
     web_port: int = 16066
@@ -45,6 +48,7 @@ class Settings(BaseSettings):
     complaint_prompt: str = DEFAULT_TEMPLATE.prompts["complaint"]
     max_dialogue_chars: int = DEFAULT_TEMPLATE.max_dialogue_chars
     session_timeout_s: float = 6.0
+    inference_enabled: bool = True  # False runs assembly alone (the ingestion benchmark)
     heartbeat_interval_s: float = 1.0
 
     def topic(self, event: str) -> str:

@@ -1,2 +1,6 @@
-"""Importing this package registers every agent on the app."""
-from streams.agents import assemble, attribute, state  # noqa: F401
+"""Importing this package registers every agent on the app (attribution only where inference is on)."""
+from streams.agents import assemble, state  # noqa: F401
+from streams.app import settings
+
+if settings.inference_enabled:
+    from streams.agents import attribute  # noqa: F401

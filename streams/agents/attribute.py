@@ -12,7 +12,7 @@ from streams.app import app, settings
 from streams.channels import alert_topic, attribution_topic, call_ready_topic, pseudo_label_topic
 from streams.codec import CallqaError, DecodeError, decode, encode, now_ms
 from streams.deadletter import send_dead_letter
-from streams.encoder import Encoder, InferenceRejected, TritonEncoder
+from streams.encoder import Encoder, InferenceRejected, InProcessEncoder, TritonEncoder
 from streams.match import match_labels, select_candidates
 from streams.redact import redact
 from streams.render import render, render_context, render_label
@@ -192,7 +192,10 @@ async def attribute_or_dead_letter(encoder: Encoder, cache: LabelVectors, events
 
 @app.agent(call_ready_topic, name="callqa.attribute")
 async def attribute(stream):
-    encoder = TritonEncoder(settings.triton_url, settings.triton_model, settings.triton_timeout_s, settings.triton_max_batch)
+    if settings.encoder == "in-process":
+        encoder = InProcessEncoder(settings.in_process_model_dir)
+    else:
+        encoder = TritonEncoder(settings.triton_url, settings.triton_model, settings.triton_timeout_s, settings.triton_max_batch)
     cache = LabelVectors()
     try:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):

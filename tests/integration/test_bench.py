@@ -1,0 +1,33 @@
+"""`callqa bench` in its smoke profile on the real broker and Triton: every part runs and reports (figures unchecked:
+no timed assertions; the full run is `callqa bench`)."""
+from __future__ import annotations
+
+import pytest
+
+from streams.bench import SMOKE, Bench, write_outputs
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_smoke(kafka_bootstrap, triton_url, tiny_model, tmp_path):
+    bench = Bench(SMOKE, kafka_bootstrap, triton_url, tiny_model, tmp_path / "work")
+    try:
+        report = bench.run()
+    finally:
+        bench.monitor.close()
+    paths = write_outputs(report, tmp_path / "out")
+
+    assert report["lcs"]["same_summaries"], "rapidfuzz and the Python DP must pick the same sentences"
+    assert report["ingestion"]["complete"] and report["ingestion"]["segments"] > 0
+    for mode in SMOKE.modes:
+        ladder = report["pipeline"][mode]
+        for step in ladder["steps"]:
+            assert step["completed"] == step["calls"], f"{mode}: every offered call gets both final attributions"
+            assert step["processes"]["worker"]["cpu_s"] > 0
+    batched, one_request = report["pipeline"]["micro-batched"], report["pipeline"]["one-request"]
+    assert one_request["steps"][0]["triton"]["avg_batch"] <= 2  # one text per request (two tasks may be merged)
+    assert report["pipeline"]["in-process"]["steps"][0]["triton"]["inferences"] == 0  # no Triton on that path
+    assert {r["batch"] for r in report["perf_analyzer"]} >= {1} and all(r["inferences_per_s"] > 0 for r in report["perf_analyzer"])
+    assert "pipeline_efficiency" in report["summary"] and batched["steps"][0]["inferences_per_call"] > 0
+    assert paths["chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| micro-batched |" in paths["table"].read_text(encoding="utf-8")
