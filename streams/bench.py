@@ -78,8 +78,10 @@ def bench_dialogues(data_dir: Path | None, work: Path) -> tuple[list[list[dict]]
     if csds and csds.exists():
         from training.data import read_csds
 
-        dialogues = [[t for t in d.turns if t["text"].strip()] for d in read_csds(csds)]
-        return [[{**t, "text": t["text"][:4000]} for t in d] for d in dialogues if d], str(csds)
+        # ASR knows two channels: third parties in the chat logs (merchant, courier) speak on the agent's side.
+        dialogues = [[{"speaker": t["speaker"] if t["speaker"] == "customer" else "agent", "text": t["text"][:4000]}
+                      for t in d.turns if t["text"].strip()] for d in read_csds(csds)]
+        return [d for d in dialogues if d], str(csds)
     sample = work / "sample"
     if not (sample / "transcript.jsonl").exists():
         write_sample(sample, calls=300, seed=11)
@@ -121,21 +123,23 @@ class Monitor:
 
     def __init__(self) -> None:
         self.processes: dict[str, psutil.Process] = {}
+        self.alone: set[str] = set()  # processes counted without their children (which are watched by name)
         self.peak_rss: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
-    def watch(self, name: str, pid: int) -> None:
+    def watch(self, name: str, pid: int, children: bool = True) -> None:
         self.processes[name] = psutil.Process(pid)
+        if not children:
+            self.alone.add(name)
 
     def forget(self, name: str) -> None:
         self.processes.pop(name, None)
 
-    @staticmethod
-    def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    def _tree(self, name: str, proc: psutil.Process) -> list[psutil.Process]:
         try:
-            return [proc, *proc.children(recursive=True)]
+            return [proc] if name in self.alone else [proc, *proc.children(recursive=True)]
         except psutil.Error:
             return []
 
@@ -143,7 +147,7 @@ class Monitor:
         totals = {}
         for name, proc in list(self.processes.items()):
             total = 0.0
-            for p in self._tree(proc):
+            for p in self._tree(name, proc):
                 try:
                     t = p.cpu_times()
                     total += t.user + t.system
@@ -159,7 +163,7 @@ class Monitor:
         while not self._stop.wait(0.5):
             for name, proc in list(self.processes.items()):
                 rss = 0
-                for p in self._tree(proc):
+                for p in self._tree(name, proc):
                     try:
                         rss += p.memory_info().rss
                     except psutil.Error:
@@ -278,7 +282,7 @@ class Bench:
         self.catalog_dir = catalog_dir
         self.accounts = [orjson.loads(l) for l in (catalog_dir / "accounts.jsonl").read_bytes().splitlines()]
         self.monitor = Monitor()
-        self.monitor.watch("bench (load + reading)", os.getpid())
+        self.monitor.watch("bench (load + reading)", os.getpid(), children=False)
         for name, pid in (watch_pids or {}).items():
             self.monitor.watch(name, pid)
         self.triton = TritonStats(triton_url)
