@@ -23,7 +23,11 @@ $(BIN)/kustomize: | $(BIN)/callqa
 	  || echo "kustomize $(KUSTOMIZE_VERSION) could not be built: the deploy test uses kubectl kustomize"; \
 	else echo "no Go toolchain: the deploy test uses kubectl kustomize"; fi
 
-test: $(BIN)/callqa $(BIN)/kustomize
+# The dashboard's browser test drives Debian's headless chromium through Playwright (no browser download).
+/usr/bin/chromium:
+	apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
+
+test: $(BIN)/callqa $(BIN)/kustomize /usr/bin/chromium
 	$(BIN)/pytest
 
 unit: $(BIN)/callqa $(BIN)/kustomize
