@@ -15,12 +15,14 @@ import fastjsonschema
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.codec import DecodeError, dead_letter, decode, encode, now_ms, validator
 from streams.dashboard.board import READS, Board
 from streams.dashboard.health import Lag, Metrics, triton_state
 from streams.settings import Settings
+from streams.topics import kafka_config
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -213,10 +215,8 @@ async def read_topics(app: web.Application) -> None:
     await consumer.start()
     try:
         by_topic = {settings.topic(event): event for event in READS}
-        partitions = [TopicPartition(t, p) for t in by_topic for p in (consumer.partitions_for_topic(t) or ())]
-        if len(partitions) < len(by_topic):
-            await consumer.force_metadata_update()
-            partitions = [TopicPartition(t, p) for t in by_topic for p in (consumer.partitions_for_topic(t) or ())]
+        found = await asyncio.get_running_loop().run_in_executor(None, topic_partitions, settings, by_topic)
+        partitions = [TopicPartition(t, p) for t, p in found]
         consumer.assign(partitions)
         since = now_ms() - settings.dashboard_history_s * 1000
         timed = [tp for tp in partitions if by_topic[tp.topic] not in ("label", "account")]
@@ -238,6 +238,12 @@ async def read_topics(app: web.Application) -> None:
                 app["reading"].set()
     finally:
         await consumer.stop()
+
+
+def topic_partitions(settings: Settings, topics) -> list[tuple[str, int]]:
+    # aiokafka's consumer only keeps the metadata of topics it subscribes to; the admin client lists them all.
+    metadata = AdminClient(kafka_config(settings)).list_topics(timeout=30).topics
+    return [(t, p) for t in topics if t in metadata for p in metadata[t].partitions]
 
 
 async def _apply(app: web.Application, board: Board, event: str, message, live: bool) -> None:
@@ -277,6 +283,8 @@ async def _background(app: web.Application):
     app["producer"] = AIOKafkaProducer(**aiokafka_config(app["settings"]), acks="all", enable_idempotence=True)
     await app["producer"].start()
     tasks = [asyncio.create_task(read_topics(app)), asyncio.create_task(watch_health(app))]
+    for task in tasks:
+        task.add_done_callback(_log_failure)
     yield
     for task in tasks:
         task.cancel()
@@ -284,6 +292,11 @@ async def _background(app: web.Application):
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await app["producer"].stop()
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("dashboard task %s failed", task.get_coro().__name__, exc_info=task.exception())
 
 
 def _dumps(value) -> str:

@@ -116,7 +116,7 @@ function renderAlerts() {
   const since = minutes ? Date.now() - minutes * 60000 : 0;
   const shown = all.filter((a) => (!label || a.label_id === label) && (isNaN(min) || a.score >= min) && a.produced_at >= since && (!open || !a.ack));
   $("#alert-count").textContent = `${shown.length} / ${all.length} 条，未确认 ${all.filter((a) => !a.ack).length}`;
-  $("#alerts tbody").innerHTML = shown.slice(0, 300).map((a) => `<tr data-alert-id="${esc(a.alert_id)}" class="${a.kind}${a.ack ? " acked" : ""}">
+  $("#alerts tbody").innerHTML = shown.slice(0, 300).map((a) => `<tr data-alert-id="${esc(a.alert_id)}" data-label-id="${esc(a.label_id)}" class="${a.kind}${a.ack ? " acked" : ""}">
     <td>${time(a.produced_at)}</td><td>${a.kind === "complaint" ? "投诉" : "复核"}</td>
     <td><a href="#" data-call="${esc(a.call_id)}">${esc(a.call_id)}</a></td><td>${esc(a.label_name)}</td><td>${score(a.score)}</td><td>${esc(a.reason)}</td>
     <td class="ack-state">${a.ack ? `已确认 · ${esc(a.ack.acknowledged_by)} · ${time(a.ack.acknowledged_at)}` : `<button class="ack-btn">确认</button>`}</td></tr>`).join("");
