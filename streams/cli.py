@@ -1,6 +1,7 @@
 """`callqa`: the one command-line entry point. Heavy imports stay inside the commands."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
@@ -71,11 +72,11 @@ def dashboard() -> None:
     settings = _settings()
     log.info("settings: %s", settings.masked())
     from streams.dashboard.server import serve
-    from streams.stack import HOME, dashboard_token
+    from streams.stack import dashboard_token
 
     token, generated = dashboard_token(settings)
     if generated:  # never logged: written where only this user can read it
-        path = HOME / "dashboard-token"
+        path = Path(settings.data_dir) / "dashboard-token"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(token + "\n")
@@ -316,7 +317,8 @@ def _stack(kafka_data: Path, workers: int):
 @app.command()
 def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = typer.Option(10.0, help="Replay speed-up (10: a 10-minute sample in about a minute)."),
          workers: int = 1, timeout_s: float = 600.0,
-         model: Path = typer.Option(None, help="Model folder to serve (default: .callqa/models/default, built if absent).")) -> None:
+         model: Path = typer.Option(None, help="Model folder to serve (default: .callqa/models/default, built if absent)."),
+         keep: bool = typer.Option(False, "--keep", help="Keep the stack and the dashboard running after the replay, until Ctrl-C.")) -> None:
     """Everything: sample data, build + export the default model if absent, start the stack, replay, watch, stop."""
     import orjson
     from rich.live import Live
@@ -366,6 +368,11 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
         (HOME / "demo-report.json").write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         console.print(report)
         _print_dashboard(running)
+        if keep:
+            console.print("running until Ctrl-C")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
 
 
 if __name__ == "__main__":

@@ -158,6 +158,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     clients.add(queue)
     request.app["metrics"].clients.set(len(clients))
     try:
+        await request.app["reading"].wait()  # pages that open during the catch-up get the whole of it
         board: Board = request.app["board"]
         first = {"type": "snapshot", "data": {**board.snapshot(), "user": request["user"], "health": request.app["health"]}}
         await response.write(b"data: " + _dumps(first).encode() + b"\n\n")
