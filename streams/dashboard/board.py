@@ -29,7 +29,7 @@ class Board:
     acks: dict = field(default_factory=dict)  # alert_id -> ack, also for alerts not seen (yet)
     counts: dict = field(default_factory=dict)  # label_id -> latest label_count record
     summaries: dict = field(default_factory=dict)  # call_id -> pseudo-label summary
-    finals: deque = field(default_factory=lambda: deque(maxlen=20000))  # (seen at, end-to-end ms) of final attributions
+    finals: deque = field(default_factory=lambda: deque(maxlen=20000))  # (produced at, end-to-end ms) of final attributions
 
     def apply(self, event: str, record: dict) -> list[dict]:
         """Fold one record in; returns the updates for the pages ({"type", "data"})."""
@@ -65,7 +65,7 @@ class Board:
         call["attributions"][record["task"]] = record
         updates = [{"type": "call", "data": self.call_row(call)}]
         if record["final"]:
-            self.finals.append((time.time(), record["timings_ms"]["end_to_end"]))
+            self.finals.append((record["produced_at"] / 1000, record["timings_ms"]["end_to_end"]))
         for rank, top in enumerate(record["top_k"]):
             self.last_used[top["label_id"]] = {"call_id": record["call_id"], "chosen": rank == 0, "at": record["produced_at"]}
             if top["label_id"] in self.catalog:

@@ -189,8 +189,9 @@ async def healthz(request: web.Request) -> web.Response:
 def aiokafka_config(settings: Settings) -> dict:
     config = {"bootstrap_servers": settings.kafka_bootstrap_servers, "security_protocol": settings.kafka_security_protocol}
     if settings.kafka_sasl_mechanism:
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
         config.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=settings.kafka_sasl_username,
-                      sasl_plain_password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None)
+                      sasl_plain_password=password)
     return config
 
 
@@ -216,8 +217,8 @@ async def read_topics(app: web.Application) -> None:
     await consumer.start()
     try:
         by_topic = {settings.topic(event): event for event in READS}
-        found = await asyncio.get_running_loop().run_in_executor(None, topic_partitions, settings, by_topic)
-        partitions = [TopicPartition(t, p) for t, p in found]
+        listed = await asyncio.get_running_loop().run_in_executor(None, topic_partitions, settings, by_topic)
+        partitions = [TopicPartition(t, p) for t, p in listed]
         consumer.assign(partitions)
         since = now_ms() - settings.dashboard_history_s * 1000
         timed = [tp for tp in partitions if by_topic[tp.topic] not in ("label", "account")]
@@ -232,8 +233,7 @@ async def read_topics(app: web.Application) -> None:
             for tp, messages in batches.items():
                 for message in messages:
                     await _apply(app, board, by_topic[tp.topic], message, live=not catching_up)
-                if catching_up and messages and messages[-1].offset + 1 >= ends[tp]:
-                    catching_up.discard(tp)
+            catching_up = {tp for tp in catching_up if await consumer.position(tp) < ends[tp]}
             if not catching_up and not app["reading"].is_set():
                 log.info("dashboard caught up: %d calls, %d alerts, %d labels", len(board.calls), len(board.alerts), len(board.catalog))
                 app["reading"].set()

@@ -136,6 +136,16 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
             expect(detail).to_contain_text("模型 v1")
             assert "13912345678" not in detail.inner_text() and "[电话]" in detail.inner_text()  # redacted
 
+            # Switched off on the page, the label is no candidate for the call after.
+            row.locator("button.toggle").click()
+            expect(row).to_contain_text("已停用")
+            read_until(settings, changelog, lambda r: any(k == orjson.dumps(IOT_LABEL["label_id"]) and not orjson.loads(v)["active"]
+                                                          for k, v in r))
+            replay(settings, iot_call(tmp_path / "iot2.jsonl", "call-iot-dash-2"), rate=0)
+            after_row = page.locator('#calls tbody tr[data-call-id="call-iot-dash-2"]')
+            expect(after_row).to_contain_text("已结束")
+            assert IOT_LABEL["name"] not in after_row.inner_text()
+
             pushes = page.evaluate("window.callqaPush")
             page.locator("#alerts-panel").scroll_into_view_if_needed()
             page.evaluate("window.scrollTo(0, 0)")
