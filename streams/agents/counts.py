@@ -34,7 +34,8 @@ def minutes_by_label(only: str | None = None) -> dict[str, dict[float, int]]:
     found: dict[str, dict[float, int]] = {}
     for (label_id, (start, _end)), count in label_minutes.table.items():
         if only is None or label_id == only:
-            found.setdefault(label_id, {})[float(start)] = count
+            minutes = found.setdefault(label_id, {})
+            minutes[float(start)] = minutes.get(float(start), 0) + count
     return found
 
 
