@@ -23,7 +23,13 @@ $(BIN)/kustomize: | $(BIN)/callqa
 	  || echo "kustomize $(KUSTOMIZE_VERSION) could not be built: the deploy test uses kubectl kustomize"; \
 	else echo "no Go toolchain: the deploy test uses kubectl kustomize"; fi
 
-test: $(BIN)/callqa $(BIN)/kustomize
+# The dashboard's browser test drives Debian's headless chromium through Playwright (no browser download); a CJK
+# font makes its screenshot readable.
+BROWSER := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+$(BROWSER):
+	apt-get install -y chromium fonts-wqy-microhei || (apt-get update && apt-get install -y chromium fonts-wqy-microhei)
+
+test: $(BIN)/callqa $(BIN)/kustomize $(BROWSER)
 	$(BIN)/pytest
 
 unit: $(BIN)/callqa $(BIN)/kustomize

@@ -1,6 +1,7 @@
 """`callqa`: the one command-line entry point. Heavy imports stay inside the commands."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
@@ -63,6 +64,25 @@ def worker() -> None:
 
     sys.argv = ["callqa-worker", "worker", "--loglevel", "info"] + ([] if settings.web_enabled else ["--without-web"])
     faust_app.main()
+
+
+@app.command()
+def dashboard() -> None:
+    """The supervisors' live view and the QA alert feed: a web page on CALLQA_DASHBOARD_HOST:PORT (127.0.0.1:18080)."""
+    settings = _settings()
+    log.info("settings: %s", settings.masked())
+    from streams.dashboard.server import serve
+    from streams.stack import dashboard_token
+
+    token, generated = dashboard_token(settings)
+    if generated:  # never logged: written where only this user can read it
+        path = Path(settings.data_dir) / "dashboard-token"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
+        console.print(f"no CALLQA_DASHBOARD_TOKEN set: the login token is in {path}")
+    console.print(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/")
+    serve(settings, token)
 
 
 @app.command()
@@ -231,7 +251,8 @@ def up(workers: int = typer.Option(1, help="Faust workers to run.")) -> None:
     from streams.stack import HOME
 
     with _stack(HOME / "kafka" / "data", workers) as running:
-        console.print(running)
+        console.print({k: v for k, v in running.items() if k != "dashboard_token"})
+        _print_dashboard(running)
         try:
             while True:
                 time.sleep(3600)
@@ -247,10 +268,17 @@ def down() -> None:
     console.print(f"stopped: {stop_recorded() or 'nothing was running'}")
 
 
+def _print_dashboard(running: dict) -> None:
+    login = "the token in $CALLQA_DASHBOARD_TOKEN" if running["dashboard_token"] is None else running["dashboard_token"]
+    console.print(f"[bold]监控页面 dashboard:[/] {running['dashboard']}  login: any name + token {login}")
+
+
 def _stack(kafka_data: Path, workers: int):
+    """Kafka, Triton, the workers and the dashboard; yields their addresses (and the dashboard's token when it made
+    one; it is shown on the terminal only)."""
     from contextlib import contextmanager
 
-    from streams.stack import HOME, KafkaBroker, TritonServer, worker_process
+    from streams.stack import HOME, KafkaBroker, TritonServer, dashboard_process, dashboard_token, port_open, wait_for, worker_process
     from streams.topics import create_topics
     from training.export import REPO_DIR, versions
 
@@ -272,7 +300,13 @@ def _stack(kafka_data: Path, workers: int):
             started.append(triton)
             for i in range(workers):
                 started.append(worker_process(f"worker-{i}", {"CALLQA_DATA_DIR": str(HOME / f"worker-{i}")}, HOME / "logs").start())
-            yield {"kafka": broker.bootstrap, "triton": triton.grpc_url, "workers": workers, "logs": str(HOME / "logs")}
+            token, generated = dashboard_token(settings)
+            board = dashboard_process({"CALLQA_DASHBOARD_TOKEN": token}, HOME / "logs").start()
+            started.append(board)
+            host, port = settings.dashboard_host, settings.dashboard_port
+            wait_for(lambda: port_open(host, port), "dashboard", 60, board.proc, board.log_file)
+            yield {"kafka": broker.bootstrap, "triton": triton.grpc_url, "workers": workers, "logs": str(HOME / "logs"),
+                   "dashboard": f"http://{host}:{port}/", "dashboard_token": token if generated else None}
         finally:
             for part in reversed(started):
                 part.stop()
@@ -325,7 +359,8 @@ def bench(ctx: typer.Context, model: Path = typer.Option(None, help="Model folde
 @app.command()
 def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = typer.Option(10.0, help="Replay speed-up (10: a 10-minute sample in about a minute)."),
          workers: int = 1, timeout_s: float = 600.0,
-         model: Path = typer.Option(None, help="Model folder to serve (default: .callqa/models/default, built if absent).")) -> None:
+         model: Path = typer.Option(None, help="Model folder to serve (default: .callqa/models/default, built if absent)."),
+         keep: bool = typer.Option(False, "--keep", help="Keep the stack and the dashboard running after the replay, until Ctrl-C.")) -> None:
     """Everything: sample data, build + export the default model if absent, start the stack, replay, watch, stop."""
     import orjson
     from rich.live import Live
@@ -344,7 +379,8 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
     shutil.rmtree(kafka_data, ignore_errors=True)  # each demo starts from an empty broker
     truth = {t["call_id"]: t for t in map(orjson.loads, (demo_dir / "truth.jsonl").read_bytes().splitlines())}
     with _stack(kafka_data, workers) as running:
-        console.print(running)
+        console.print({k: v for k, v in running.items() if k != "dashboard_token"})
+        _print_dashboard(running)
         for event, name in (("label", "catalog"), ("account", "accounts"), ("human_label", "human_labels")):
             publish_file(settings, event, demo_dir / f"{name}.jsonl")
         consumer, view = consumer_at_end(settings), View(settings, truth=truth)
@@ -361,6 +397,12 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
         report = {**view.stats(), "calls_replayed": len(truth), "wall_s": round(time.monotonic() - started, 1), "rate": rate}
         (HOME / "demo-report.json").write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         console.print(report)
+        _print_dashboard(running)
+        if keep:
+            console.print("running until Ctrl-C")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     session_timeout_s: float = 6.0
     inference_enabled: bool = True  # False runs assembly alone (the ingestion benchmark)
     heartbeat_interval_s: float = 1.0
+    label_count_every_s: float = 30.0  # how often the worker republishes every label count (windows move on)
+    # Dashboard (`callqa dashboard`)
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 18080
+    dashboard_token: SecretStr | None = None  # login token; `callqa dashboard` generates one when unset
+    dashboard_history_s: int = 7200  # how far back the dashboard reads calls, alerts and counts at start
+    dashboard_max_calls: int = 500  # calls kept for the call list (the oldest finished ones go first)
 
     def topic(self, event: str) -> str:
         return f"{self.topic_prefix}.{event}.v1"

@@ -245,3 +245,17 @@ class TritonServer:
 def worker_process(name: str, env: dict, log_dir: Path) -> Process:
     """`callqa worker` as a child process, configured through CALLQA_* variables."""
     return Process(name, [sys.executable, "-m", "streams.cli", "worker"], log_dir / f"{name}.log", env=env, cwd=REPO)
+
+
+def dashboard_process(env: dict, log_dir: Path) -> Process:
+    """`callqa dashboard` as a child process; CALLQA_DASHBOARD_TOKEN in `env` is its login token."""
+    return Process("dashboard", [sys.executable, "-m", "streams.cli", "dashboard"], log_dir / "dashboard.log", env=env, cwd=REPO)
+
+
+def dashboard_token(settings) -> tuple[str, bool]:
+    """The configured login token, else a new random one: (token, generated)."""
+    import secrets
+
+    if settings.dashboard_token and settings.dashboard_token.get_secret_value():
+        return settings.dashboard_token.get_secret_value(), False
+    return secrets.token_urlsafe(16), True

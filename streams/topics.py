@@ -25,13 +25,19 @@ TOPICS = (
     TopicSpec("alert", key="call_id"),
     TopicSpec("pseudo_label", key="call_id"),
     TopicSpec("dead_letter", key="source key"),
+    TopicSpec("attribution_by_label", key="label_id"),  # final attributions repartitioned by label for the counts
+    TopicSpec("label_count", key="label_id"),
+    TopicSpec("alert_ack", key="alert_id"),  # written by the dashboard: who acknowledged which alert, when
 )
 
 
 # The worker's table changelogs, as faust names them ({app_id}-{table}-changelog) and partitions them. Created with
 # the topics above, so a first worker never assigns partitions before a changelog it just created is in the
 # metadata (seen once: its GlobalTable then waited for that partition forever).
-CHANGELOGS = (("accounts", False), ("human_labels", False), ("calls", False), ("labels", True))  # (table, single partition)
+CHANGELOGS = (("accounts", False), ("human_labels", False), ("calls", False), ("labels", True),
+              ("label_minutes", False))  # (table, single partition)
+# A windowed table's changelog also deletes: every (label, minute) is its own key, kept as long as the window.
+WINDOWED_CHANGELOGS = {"label_minutes": 2 * 3600 * 1000}  # retention.ms
 
 
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
@@ -40,12 +46,16 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
 
     admin = AdminClient(kafka_config(settings))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
-    wanted = [(settings.topic(spec.event), spec.single_partition, spec.compact) for spec in TOPICS]
-    wanted += [(f"{settings.app_id}-{table}-changelog", single, True) for table, single in CHANGELOGS]
+    compact = {"cleanup.policy": "compact"}
+    wanted = [(settings.topic(spec.event), spec.single_partition, compact if spec.compact else {}) for spec in TOPICS]
+    for table, single in CHANGELOGS:
+        config = compact
+        if table in WINDOWED_CHANGELOGS:
+            config = {"cleanup.policy": "compact,delete", "retention.ms": str(WINDOWED_CHANGELOGS[table])}
+        wanted.append((f"{settings.app_id}-{table}-changelog", single, config))
     new = [
-        NewTopic(name, num_partitions=1 if single else settings.partitions, replication_factor=1,
-                 config={"cleanup.policy": "compact"} if compact else {})
-        for name, single, compact in wanted
+        NewTopic(name, num_partitions=1 if single else settings.partitions, replication_factor=1, config=config)
+        for name, single, config in wanted
         if name not in existing
     ]
     if new:

@@ -33,7 +33,7 @@ RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu 
  && mkdir -p /var/lib/callqa && chown callqa:callqa /var/lib/callqa
 USER 10001:10001
 ENV CALLQA_DATA_DIR=/var/lib/callqa
-EXPOSE 16066
+EXPOSE 16066 18080
 ENTRYPOINT ["callqa"]
 CMD ["worker"]
 

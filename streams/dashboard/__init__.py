@@ -1,0 +1,1 @@
+"""The supervisors' live view and the QA alert feed (`callqa dashboard`)."""
