@@ -49,8 +49,10 @@ BUILDS = {
     "reprocess": K8S / "overlays" / "reprocess",
     "gpu+kafka-sasl": None,  # written into a temporary overlay by the fixture
 }
-PLAIN_MANIFESTS = (K8S / "jobs" / "finetune.yaml", K8S / "jobs" / "rollback.yaml",
-                   K8S / "components" / "kafka-sasl" / "secret.example.yaml")
+# The Secrets created by hand: examples with placeholders only, never part of a build.
+SECRET_EXAMPLES = (K8S / "components" / "kafka-sasl" / "secret.example.yaml",
+                   K8S / "base" / "dashboard" / "secret.example.yaml")
+PLAIN_MANIFESTS = (K8S / "jobs" / "finetune.yaml", K8S / "jobs" / "rollback.yaml", *SECRET_EXAMPLES)
 IMAGES = {"callqa-worker": ("worker.Dockerfile", "worker"), "callqa-train": ("worker.Dockerfile", "train"),
           "callqa-triton": ("triton.Dockerfile", None)}
 SETTINGS_ENV = {f"CALLQA_{name.upper()}" for name in Settings.model_fields}
@@ -273,8 +275,11 @@ def test_the_crd_check_catches_mistakes():
 
 def test_references_resolve(builds):
     """ConfigMaps, Secrets and volume claims a pod uses exist in the same build (or are documented as created by
-    hand: the optional SASL Secret), and every ScaledObject scales a Deployment of its own build."""
-    external_secrets = {"callqa-kafka-auth"}  # deploy/k8s/components/kafka-sasl/secret.example.yaml
+    hand: the optional SASL and dashboard token Secrets), and every ScaledObject scales a Deployment of its own
+    build."""
+    examples = [load_all(path.read_text())[0] for path in SECRET_EXAMPLES]
+    external_secrets = {secret["metadata"]["name"] for secret in examples}
+    assert external_secrets == {"callqa-kafka-auth", "callqa-dashboard-auth"}
     for name, resources in builds.items():
         present = {(r["kind"], r["metadata"]["name"]) for r in resources}
         claims_elsewhere = {n for _, n in present if _ == "PersistentVolumeClaim"} | (
@@ -292,9 +297,9 @@ def test_references_resolve(builds):
             for trigger in scaled["spec"]["triggers"]:
                 if "authenticationRef" in trigger:
                     assert ("TriggerAuthentication", trigger["authenticationRef"]["name"]) in present
-    secret = load_all((K8S / "components" / "kafka-sasl" / "secret.example.yaml").read_text())[0]
-    assert secret["metadata"]["name"] in external_secrets
-    assert all(value.startswith("REPLACE-ME") for value in secret["stringData"].values()), "placeholders only"
+    for secret in examples:
+        assert all(value.startswith("REPLACE-ME") for value in secret["stringData"].values()), "placeholders only"
+        assert not any(r["kind"] == "Secret" for resources in builds.values() for r in resources), "never built"
 
 
 def test_topics_match_streams_topics(builds):
@@ -391,6 +396,48 @@ def test_worker_web_port_is_the_settings_one(builds):
     assert config["CALLQA_WEB_ENABLED"] == "true" and config["CALLQA_WEB_HOST"] == "0.0.0.0"
 
 
+@pytest.mark.parametrize("build", ["base", "gpu", "local", "gpu+kafka-sasl"])
+def test_dashboard_deployment(builds, build):
+    """`callqa dashboard` on the worker image with the worker's configuration (the same ConfigMap and SASL Secret,
+    plus its token Secret), one replica, listening on 0.0.0.0 at the settings' port, probed on /healthz, behind a
+    ClusterIP Service that a ServiceMonitor scrapes on /metrics (both public paths of the dashboard)."""
+    from streams.dashboard.server import PUBLIC
+
+    resources = builds[build]
+    config = config_of(resources)
+    settings = Settings(_env_file=None, **{k.removeprefix("CALLQA_").lower(): v for k, v in config.items()})
+    assert settings.dashboard_host == "0.0.0.0", "the default 127.0.0.1 is unreachable from outside the pod"
+    worker = named(resources, "Deployment", "callqa-worker")["spec"]["template"]["spec"]
+    deployment = named(resources, "Deployment", "callqa-dashboard")
+    assert deployment["spec"]["replicas"] == 1, "the dashboard keeps its state in memory"
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (worker_container,) = worker["containers"]
+    assert container["args"] == ["dashboard"]
+    assert container["image"] == worker_container["image"]
+    assert container["envFrom"][:len(worker_container["envFrom"])] == worker_container["envFrom"], "the worker's config"
+    assert container["envFrom"][len(worker_container["envFrom"]):] == [
+        {"secretRef": {"name": "callqa-dashboard-auth", "optional": True}}]
+    assert "env" not in container, "settings come from the ConfigMap and Secrets only"
+    assert pod["securityContext"] == worker["securityContext"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": settings.dashboard_port}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert settings.data_dir in mounts, "writable: the generated token goes there"
+    service = named(resources, "Service", "callqa-dashboard")
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    (service_port,) = service["spec"]["ports"]
+    assert service_port["targetPort"] == "http" and service_port["port"] == settings.dashboard_port
+    monitor = named(resources, "ServiceMonitor", "callqa-dashboard")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service_port["name"] and endpoint["path"] == "/metrics"
+    assert {"/healthz", "/metrics"} <= PUBLIC, "probes and Prometheus carry no login"
+
+
 def test_retrain_and_finetune_write_the_shared_model_repository(builds):
     cron = named(builds["base"], "CronJob", "callqa-retrain")["spec"]
     assert cron["concurrencyPolicy"] == "Forbid"
@@ -421,11 +468,11 @@ def test_retrain_and_finetune_write_the_shared_model_repository(builds):
 # --- configuration: one format -------------------------------------------------------------------------------------
 
 def test_env_file_and_configmaps_are_settings(builds, monkeypatch):
-    """callqa.env, every ConfigMap callqa-config, compose's environment and the Secret example use only CALLQA_*
+    """callqa.env, every ConfigMap callqa-config, compose's environment and the Secret examples use only CALLQA_*
     names of streams/settings.py, with values Settings accepts."""
-    secret = load_all((K8S / "components" / "kafka-sasl" / "secret.example.yaml").read_text())[0]["stringData"]
     compose = yaml.safe_load(COMPOSE.read_text())
-    sources = {"callqa.env": env_file(), "secret.example.yaml": secret}
+    sources = {"callqa.env": env_file()}
+    sources.update({str(path.relative_to(K8S)): load_all(path.read_text())[0]["stringData"] for path in SECRET_EXAMPLES})
     sources.update({f"ConfigMap of {name}": config_of(resources) for name, resources in builds.items()})
     sources.update({f"compose service {name}": service.get("environment", {})
                     for name, service in compose["services"].items() if "env_file" in service})
