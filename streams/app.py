@@ -21,6 +21,7 @@ app = faust.App(
     broker_session_timeout=settings.session_timeout_s,
     broker_heartbeat_interval=settings.heartbeat_interval_s,
     producer_acks=-1,
+    producer_linger=settings.producer_linger_s,
     consumer_auto_offset_reset="earliest",
     autodiscover=False,
 )

@@ -33,11 +33,12 @@ class Encoder(Protocol):
 
 
 class TritonEncoder:
-    """One request per chunk of `max_batch` texts; Triton's dynamic batcher merges concurrent requests."""
+    """A batch of texts goes out as `parallel` requests at once (at most `max_batch` texts each), so that every
+    Triton instance works on it; requests that queue behind busy instances are merged by Triton's dynamic batcher."""
 
-    def __init__(self, url: str, model: str, timeout_s: float = 10.0, max_batch: int = 64,
+    def __init__(self, url: str, model: str, timeout_s: float = 10.0, max_batch: int = 64, parallel: int = 2,
                  backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
-        self.url, self.model, self.timeout_s, self.max_batch = url, model, timeout_s, max_batch
+        self.url, self.model, self.timeout_s, self.max_batch, self.parallel = url, model, timeout_s, max_batch, parallel
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.client = grpcclient.InferenceServerClient(url=url)
         self.degraded_since: float | None = None
@@ -46,7 +47,8 @@ class TritonEncoder:
         await self.client.close()
 
     async def embed(self, texts: list[str]) -> Embeddings:
-        chunks = [texts[i:i + self.max_batch] for i in range(0, len(texts), self.max_batch)]
+        size = min(self.max_batch, max(1, -(-len(texts) // self.parallel)))
+        chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
         parts = await asyncio.gather(*(self._embed_chunk(chunk) for chunk in chunks))
         versions = {(p.model_version, p.template_version) for p in parts}
         if len(versions) > 1:  # a new model version was loaded between chunks: ask again

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     triton_model: str = "callqa_embed"
     triton_timeout_s: float = 10.0
     triton_max_batch: int = 64
+    triton_parallel_requests: int = 2  # a batch goes out as this many requests at once: one per Triton instance
     # "triton", or "in-process" (the model in the worker, from in_process_model_dir): the benchmark's naive baseline
     encoder: str = "triton"
     in_process_model_dir: str = ".callqa/models/default"
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     session_timeout_s: float = 6.0
     inference_enabled: bool = True  # False runs assembly alone (the ingestion benchmark)
     heartbeat_interval_s: float = 1.0
+    # The worker's producer waits this long to fill a batch: fewer, larger produce requests for the broker to handle.
+    producer_linger_s: float = 0.005
     label_count_every_s: float = 30.0  # how often the worker republishes every label count (windows move on)
     # Dashboard (`callqa dashboard`)
     dashboard_host: str = "127.0.0.1"

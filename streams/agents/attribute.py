@@ -195,7 +195,8 @@ async def attribute(stream):
     if settings.encoder == "in-process":
         encoder = InProcessEncoder(settings.in_process_model_dir)
     else:
-        encoder = TritonEncoder(settings.triton_url, settings.triton_model, settings.triton_timeout_s, settings.triton_max_batch)
+        encoder = TritonEncoder(settings.triton_url, settings.triton_model, settings.triton_timeout_s, settings.triton_max_batch,
+                                settings.triton_parallel_requests)
     cache = LabelVectors()
     try:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
