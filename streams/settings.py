@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     complaint_alert_threshold: float = 0.3
     review_margin_threshold: float = 0.02
     alert_on_provisional: bool = False
+    dead_letter_max_bytes: int = 256 * 1024  # larger inputs keep their head in the dead letter (see codec.dead_letter)
     template_version: str = DEFAULT_TEMPLATE.version
     context_template: str = DEFAULT_TEMPLATE.context
     product_prompt: str = DEFAULT_TEMPLATE.prompts["product"]
