@@ -5,7 +5,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -35,10 +35,12 @@ class TritonEncoder:
     """One request per chunk of `max_batch` texts; Triton's dynamic batcher merges concurrent requests."""
 
     def __init__(self, url: str, model: str, timeout_s: float = 10.0, max_batch: int = 64,
-                 backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
+                 backoff_s: float = 0.5, max_backoff_s: float = 10.0, ssl: bool = False, root_certificates: str | None = None,
+                 on_health: Callable[[str, str], Awaitable[None]] | None = None) -> None:
+        """`on_health(status, detail)` is awaited when Triton stops answering ("degraded") and when it is back ("ok")."""
         self.url, self.model, self.timeout_s, self.max_batch = url, model, timeout_s, max_batch
-        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
-        self.client = grpcclient.InferenceServerClient(url=url)
+        self.backoff_s, self.max_backoff_s, self.on_health = backoff_s, max_backoff_s, on_health
+        self.client = grpcclient.InferenceServerClient(url=url, ssl=ssl, root_certificates=root_certificates)
         self.degraded_since: float | None = None
 
     async def close(self) -> None:
@@ -51,6 +53,10 @@ class TritonEncoder:
         if len(versions) > 1:  # a new model version was loaded between chunks: ask again
             return await self.embed(texts)
         return Embeddings(np.concatenate([p.vectors for p in parts]), parts[0].model_version, parts[0].template_version)
+
+    async def _report(self, status: str, detail: str) -> None:
+        if self.on_health is not None:
+            await self.on_health(status, detail)
 
     async def _embed_chunk(self, texts: list[str]) -> Embeddings:
         data = np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)
@@ -67,12 +73,14 @@ class TritonEncoder:
                     raise InferenceRejected(exc.message()) from exc
                 if self.degraded_since is None:
                     self.degraded_since = time.monotonic()
+                    await self._report("degraded", f"triton {self.url} unavailable ({exc.status()}); retrying with backoff")
                 log.warning("triton %s unavailable (%s); retrying in %.1fs", self.url, exc.status(), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
         if self.degraded_since is not None:
-            log.warning("triton %s back after %.1fs", self.url, time.monotonic() - self.degraded_since)
-            self.degraded_since = None
+            away_s, self.degraded_since = time.monotonic() - self.degraded_since, None
+            log.warning("triton %s back after %.1fs", self.url, away_s)
+            await self._report("ok", f"triton {self.url} back after {away_s:.1f}s")
         return Embeddings(
             result.as_numpy("EMBEDDING").astype(np.float32),
             result.as_numpy("MODEL_VERSION")[0][0].decode(),

@@ -73,15 +73,19 @@ def all_final(calls) -> callable:
     return done
 
 
-def table_size(settings: Settings, table: str) -> int:
-    """Records in a worker table's changelog: the upsert agents have consumed at least this many inputs."""
-    topic = f"{settings.app_id}-{table}-changelog"
+def records_in(settings: Settings, topic: str) -> int:
+    """Records in a topic so far (the sum of its end offsets): progress of a run, duplicates included."""
     consumer = Consumer({**kafka_config(settings), "group.id": f"test-{uuid.uuid4().hex}"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
     finally:
         consumer.close()
+
+
+def table_size(settings: Settings, table: str) -> int:
+    """Records in a worker table's changelog: the upsert agents have consumed at least this many inputs."""
+    return records_in(settings, f"{settings.app_id}-{table}-changelog")
 
 
 def wait_until(check, what: str, timeout_s: float) -> None:
