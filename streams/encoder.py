@@ -71,10 +71,10 @@ class TritonEncoder:
             except InferenceServerException as exc:
                 if "INVALID_ARG" in str(exc.status()) or "invalid" in (exc.message() or "").lower():
                     raise InferenceRejected(exc.message()) from exc
+                log.warning("triton %s unavailable (%s); retrying in %.1fs", self.url, exc.status(), delay)
                 if self.degraded_since is None:
                     self.degraded_since = time.monotonic()
                     await self._report("degraded", f"triton {self.url} unavailable ({exc.status()}); retrying with backoff")
-                log.warning("triton %s unavailable (%s); retrying in %.1fs", self.url, exc.status(), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
         if self.degraded_since is not None:

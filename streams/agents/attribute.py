@@ -195,10 +195,10 @@ async def report_health(status: str, detail: str) -> None:
     since = now_ms()
     record = {"idempotency_key": f"{settings.worker_name}:triton:{status}:{since}", "worker": settings.worker_name,
               "component": "triton", "status": status, "since": since, "detail": detail, "produced_at": since}
-    try:
-        await health_topic.send(key=settings.worker_name.encode(), value=encode(record))
+    try:  # bounded: a missing health topic would otherwise hold the attribution while the producer waits for it
+        await asyncio.wait_for(health_topic.send(key=settings.worker_name.encode(), value=encode(record)), timeout=5.0)
     except Exception:  # a health event must never stop the attribution
-        log.exception("could not send the health event %s", status)
+        log.exception("could not send the health event %s (is %s created?)", status, settings.topic("health"))
 
 
 @app.agent(call_ready_topic, name="callqa.attribute")

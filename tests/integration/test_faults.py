@@ -72,7 +72,8 @@ def test_sigkill_three_times_and_a_rebalance(kafka_bootstrap, triton_url, calls_
     assert len(truth) >= 500
 
     # The undisturbed run of the same calls.
-    calm = Run.create(kafka_bootstrap, triton_url, tmp_path / "calm")
+    # Provisional snapshots every 16 segments (about one per call) keep the run light on 2 CPU cores.
+    calm = Run.create(kafka_bootstrap, triton_url, tmp_path / "calm", CALLQA_PROVISIONAL_EVERY="16")
     worker = calm.worker().start()
     try:
         load_state(calm, calls_500)
@@ -84,7 +85,7 @@ def test_sigkill_three_times_and_a_rebalance(kafka_bootstrap, triton_url, calls_
     total = len(expected["attribution"])
 
     # The same calls, replayed over about a minute, while the worker is SIGKILLed three times and a second one joins.
-    rough = Run.create(kafka_bootstrap, triton_url, tmp_path / "rough")
+    rough = Run.create(kafka_bootstrap, triton_url, tmp_path / "rough", CALLQA_PROVISIONAL_EVERY="16")
     workers = [rough.worker().start()]
     try:
         load_state(rough, calls_500)
@@ -146,7 +147,8 @@ def paced_replay(run: Run, sample, seconds: float) -> threading.Thread:
 def test_triton_away_for_30_seconds(kafka_bootstrap, triton_server, calls_150, tmp_path):
     truth = call_ids(calls_150 / "truth.jsonl")
     pseudo = truth - call_ids(calls_150 / "human_labels.jsonl")
-    run = Run.create(kafka_bootstrap, triton_server.grpc_url, tmp_path, CALLQA_WORKER_NAME="worker-t")
+    run = Run.create(kafka_bootstrap, triton_server.grpc_url, tmp_path, CALLQA_WORKER_NAME="worker-t",
+                     CALLQA_PROVISIONAL_EVERY="16")
     worker = run.worker().start()
     try:
         load_state(run, calls_150)
@@ -179,7 +181,7 @@ def test_triton_away_for_30_seconds(kafka_bootstrap, triton_server, calls_150, t
 def test_broker_restart(kafka_broker, triton_url, calls_150, tmp_path):
     truth = call_ids(calls_150 / "truth.jsonl")
     pseudo = truth - call_ids(calls_150 / "human_labels.jsonl")
-    run = Run.create(kafka_broker.bootstrap, triton_url, tmp_path)
+    run = Run.create(kafka_broker.bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="16")
     workers = [run.worker().start()]
     try:
         load_state(run, calls_150)
