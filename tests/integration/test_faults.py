@@ -37,15 +37,22 @@ def outputs(settings) -> dict:
     return result
 
 
-def comparable(out: dict) -> dict:
-    """What must equal an undisturbed run's: final attributions (labels, scores to 1e-5, top-k order), pseudo-labels,
-    alerts and dead letters, by idempotency key. Timings and production times differ by nature."""
-    finals = {k: (a["label_id"], round(a["score"], 5), [t["label_id"] for t in a["top_k"]], a["segment_count"],
-                  a["account_known"]) for k, a in out["attribution"].items() if a["final"]}
-    pseudo = {k: (p["context_text"], p["summary"]) for k, p in out["pseudo_label"].items()}
-    alerts = {k: (a["kind"], a["label_id"]) for k, a in out["alert"].items()}
-    dead = {(d["source_topic"], d["source_offset"], d["reason"]) for d in out["dead_letter"].values()}
-    return {"finals": finals, "pseudo": pseudo, "alerts": alerts, "dead_reasons": sorted(r for *_, r in dead)}
+def assert_same_outputs(got: dict, expected: dict) -> None:
+    """What must equal an undisturbed run's, by idempotency key: final attributions (label, top-k order, segments,
+    account known; scores within 1e-5, as Triton's batching can move them by ~1e-7), pseudo-labels (text and summary),
+    alerts and dead letters. Timings and production times differ by nature."""
+    finals = {k: a for k, a in got["attribution"].items() if a["final"]}
+    expected_finals = {k: a for k, a in expected["attribution"].items() if a["final"]}
+    assert set(finals) == set(expected_finals)
+    for k, a in finals.items():
+        e = expected_finals[k]
+        assert (a["label_id"], [t["label_id"] for t in a["top_k"]], a["segment_count"], a["account_known"]) == \
+               (e["label_id"], [t["label_id"] for t in e["top_k"]], e["segment_count"], e["account_known"]), k
+        assert abs(a["score"] - e["score"]) <= 1e-5, k
+    assert {k: (p["context_text"], p["summary"]) for k, p in got["pseudo_label"].items()} == \
+           {k: (p["context_text"], p["summary"]) for k, p in expected["pseudo_label"].items()}
+    assert {k: a["label_id"] for k, a in got["alert"].items()} == {k: a["label_id"] for k, a in expected["alert"].items()}
+    assert sorted(d["reason"] for d in got["dead_letter"].values()) == sorted(d["reason"] for d in expected["dead_letter"].values())
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +96,11 @@ def test_sigkill_three_times_and_a_rebalance(kafka_bootstrap, triton_url, calls_
     workers = [rough.worker().start()]
     try:
         load_state(rough, calls_500)
-        events = [orjson.loads(line) for line in (calls_500 / "transcript.jsonl").read_bytes().splitlines()]
-        span_s = (events[-1]["event_time"] - events[0]["event_time"]) / 1000
-        sender = threading.Thread(target=replay, args=(rough.settings, calls_500 / "transcript.jsonl", span_s / 60))
-        sender.start()
+        sender = paced_replay(rough, calls_500, 60)
         kills = 0
         for action, share in (("kill", 0.15), ("kill", 0.35), ("kill", 0.55), ("join", 0.7)):
-            wait_until(lambda: records_in(rough.settings, rough.settings.topic("attribution")) >= share * total, f"{share:.0%} of the outputs", 600)
+            wait_until(lambda: records_in(rough.settings, rough.settings.topic("attribution")) >= share * total,
+                       f"{share:.0%} of the outputs", 600)
             if action == "kill":
                 workers[0].kill()
                 kills += 1
@@ -116,13 +121,15 @@ def test_sigkill_three_times_and_a_rebalance(kafka_bootstrap, triton_url, calls_
     # After de-duplication the final outputs equal the undisturbed run's. Provisional snapshots are progress reports:
     # one whose send a crash cut off is not sent again (its segments are already in the restored state), so the
     # disturbed run's provisional attributions are a subset of the undisturbed run's, with equal labels.
-    assert comparable(got) == comparable(expected)
+    assert_same_outputs(got, expected)
     provisional = {k: a["label_id"] for k, a in got["attribution"].items() if not a["final"]}
-    assert all(expected["attribution"][k]["label_id"] == label for k, label in provisional.items())
+    expected_provisional = {k: a["label_id"] for k, a in expected["attribution"].items() if not a["final"]}
+    assert set(provisional) <= set(expected_provisional)
+    assert all(expected_provisional[k] == label for k, label in provisional.items())
     print(f"\nfault 1 (3 SIGKILLs + rebalance): {len(truth)} calls, {report.counts['in.transcript']} transcript events; "
           f"undisturbed: {total} attributions, {len(expected['pseudo_label'])} pseudo-labels, "
           f"{len(expected['dead_letter'])} dead letters; disturbed: {len(got['attribution'])} unique attributions "
-          f"({len(provisional)} provisional of {total - len(comparable(expected)['finals'])}), "
+          f"({len(provisional)} of the {len(expected_provisional)} provisional ones), "
           f"duplicates before de-dup: attributions {got['attribution_duplicates']}, pseudo-labels "
           f"{got['pseudo_label_duplicates']}, alerts {got['alert_duplicates']}, dead letters {got['dead_letter_duplicates']}; "
           f"check: {dict(report.counts)}")

@@ -43,7 +43,8 @@ def listening(pid: int) -> set[tuple[str, int]]:
             raw = bytes.fromhex(hex_addr)
             # /proc prints the address as 32-bit words in host byte order
             raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)) if sys.byteorder == "little" else raw
-            found.add((socket.inet_ntop(family, raw), int(hex_port, 16)))
+            address = socket.inet_ntop(family, raw).removeprefix("::ffff:")  # Java listens on IPv4-mapped IPv6
+            found.add((address, int(hex_port, 16)))
     return found
 
 
