@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     complaint_prompt: str = DEFAULT_TEMPLATE.prompts["complaint"]
     max_dialogue_chars: int = DEFAULT_TEMPLATE.max_dialogue_chars
     session_timeout_s: float = 6.0
+    stall_timeout_s: float = 120.0  # an input partition behind and not moving this long: exit to be restarted (0: off)
     heartbeat_interval_s: float = 1.0
 
     def topic(self, event: str) -> str:

@@ -1,2 +1,2 @@
 """Importing this package registers every agent on the app."""
-from streams.agents import assemble, attribute, state  # noqa: F401
+from streams.agents import assemble, attribute, state, watchdog  # noqa: F401

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streams.agents import watchdog
 from streams.app import app, settings
 from streams.channels import alert_topic, attribution_topic, call_ready_topic, health_topic, pseudo_label_topic
 from streams.codec import CallqaError, DecodeError, decode, encode, now_ms
@@ -192,6 +193,7 @@ async def attribute_or_dead_letter(encoder: Encoder, cache: LabelVectors, events
 
 async def report_health(status: str, detail: str) -> None:
     """The worker's own health on the health topic (a dashboard reads it); the attribution waits meanwhile."""
+    watchdog.triton_degraded = status == "degraded"
     since = now_ms()
     record = {"idempotency_key": f"{settings.worker_name}:triton:{status}:{since}", "worker": settings.worker_name,
               "component": "triton", "status": status, "since": since, "detail": detail, "produced_at": since}

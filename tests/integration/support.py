@@ -36,8 +36,34 @@ class Run:
         return worker_process(name, {**self.env, "CALLQA_DATA_DIR": str(self.log_dir / name), **env}, self.log_dir)
 
 
-def read_all(settings: Settings, event: str, until, timeout_s: float) -> list:
-    """Read a topic from the start until `until(records)` holds; records are (partition, offset, value)."""
+class Supervisor:
+    """Keeps a run's workers up as Kubernetes would: a worker that exits (the watchdog's way out of a stall) is started
+    again. Records how each exited."""
+
+    def __init__(self, run: Run) -> None:
+        self.run, self.workers, self.exits = run, {}, []
+
+    def start(self, name: str = "worker") -> None:
+        self.workers[name] = self.run.worker(name).start()
+
+    def kill(self, name: str = "worker") -> None:
+        self.workers[name].kill()
+        self.start(name)
+
+    def tend(self) -> None:
+        for name, worker in list(self.workers.items()):
+            if worker.proc.poll() is not None:
+                self.exits.append((name, worker.proc.returncode))
+                self.start(name)
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+
+
+def read_all(settings: Settings, event: str, until, timeout_s: float, on_poll=None) -> list:
+    """Read a topic from the start until `until(records)` holds; records are (partition, offset, value).
+    `on_poll()` runs between polls (e.g. Supervisor.tend)."""
     topic = settings.topic(event)
     consumer = Consumer({**kafka_config(settings), "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -45,6 +71,8 @@ def read_all(settings: Settings, event: str, until, timeout_s: float) -> list:
     records, deadline = [], time.monotonic() + timeout_s
     try:
         while not until(records) and time.monotonic() < deadline:
+            if on_poll is not None:
+                on_poll()
             for message in consumer.consume(500, timeout=0.5):
                 if message.error() is None:
                     records.append((message.partition(), message.offset(), message.value()))
@@ -88,9 +116,11 @@ def table_size(settings: Settings, table: str) -> int:
     return records_in(settings, f"{settings.app_id}-{table}-changelog")
 
 
-def wait_until(check, what: str, timeout_s: float) -> None:
+def wait_until(check, what: str, timeout_s: float, on_poll=None) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
+        if on_poll is not None:
+            on_poll()
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not reached in {timeout_s:.0f}s")
         time.sleep(0.2)

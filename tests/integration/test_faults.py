@@ -12,7 +12,8 @@ import pytest
 from streams.reconcile import read_topic, reconcile
 from streams.replay import publish, replay
 from streams.sample import write_sample
-from support import Run, all_final, read_all, records_in, table_size, wait_until
+from streams.agents.watchdog import EXIT_STALLED
+from support import Run, Supervisor, all_final, read_all, records_in, table_size, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,11 +67,11 @@ def call_ids(path) -> set[str]:
     return {orjson.loads(line)["call_id"] for line in path.read_bytes().splitlines()}
 
 
-def wait_for_outputs(run: Run, truth: set[str], pseudo: set[str], timeout_s: float) -> None:
+def wait_for_outputs(run: Run, truth: set[str], pseudo: set[str], timeout_s: float, on_poll=None) -> None:
     """Both final attributions of every call, and the pseudo-label of every call without a human label."""
-    read_all(run.settings, "attribution", all_final(truth), timeout_s=timeout_s)
+    read_all(run.settings, "attribution", all_final(truth), timeout_s=timeout_s, on_poll=on_poll)
     wait_until(lambda: {orjson.loads(v)["call_id"] for _, _, v in read_topic(run.settings, "pseudo_label")} >= pseudo,
-               "every pseudo-label", timeout_s)
+               "every pseudo-label", timeout_s, on_poll=on_poll)
 
 
 def test_sigkill_three_times_and_a_rebalance(kafka_bootstrap, triton_url, calls_500, tmp_path):
@@ -92,28 +93,30 @@ def test_sigkill_three_times_and_a_rebalance(kafka_bootstrap, triton_url, calls_
     total = len(expected["attribution"])
 
     # The same calls, replayed over about a minute, while the worker is SIGKILLed three times and a second one joins.
-    rough = Run.create(kafka_bootstrap, triton_url, tmp_path / "rough", CALLQA_PROVISIONAL_EVERY="16")
-    workers = [rough.worker().start()]
+    # The watchdog (streams/agents/watchdog.py) exits a worker that faust leaves stalled after a rebalance; the
+    # supervisor starts it again, as Kubernetes would.
+    rough = Run.create(kafka_bootstrap, triton_url, tmp_path / "rough", CALLQA_PROVISIONAL_EVERY="16",
+                       CALLQA_STALL_TIMEOUT_S="30")
+    workers = Supervisor(rough)
+    workers.start()
     try:
         load_state(rough, calls_500)
         sender = paced_replay(rough, calls_500, 60)
         kills = 0
         for action, share in (("kill", 0.15), ("kill", 0.35), ("kill", 0.55), ("join", 0.7)):
             wait_until(lambda: records_in(rough.settings, rough.settings.topic("attribution")) >= share * total,
-                       f"{share:.0%} of the outputs", 600)
+                       f"{share:.0%} of the outputs", 600, on_poll=workers.tend)
             if action == "kill":
-                workers[0].kill()
+                workers.kill()
                 kills += 1
-                workers[0] = rough.worker().start()
             else:
-                workers.append(rough.worker("worker-2").start())
+                workers.start("worker-2")
         sender.join()
-        wait_for_outputs(rough, truth, pseudo, 900)
-        alive = [w.proc.poll() is None for w in workers]
+        wait_for_outputs(rough, truth, pseudo, 900, on_poll=workers.tend)
     finally:
-        for w in workers:
-            w.stop()
-    assert kills == 3 and all(alive)
+        workers.stop()
+    assert kills == 3
+    assert all(code == EXIT_STALLED for _, code in workers.exits), workers.exits  # no crash, only stall exits
 
     got = outputs(rough.settings)
     report = reconcile(rough.settings)
@@ -132,7 +135,7 @@ def test_sigkill_three_times_and_a_rebalance(kafka_bootstrap, triton_url, calls_
           f"({len(provisional)} of the {len(expected_provisional)} provisional ones), "
           f"duplicates before de-dup: attributions {got['attribution_duplicates']}, pseudo-labels "
           f"{got['pseudo_label_duplicates']}, alerts {got['alert_duplicates']}, dead letters {got['dead_letter_duplicates']}; "
-          f"check: {dict(report.counts)}")
+          f"watchdog restarts {len(workers.exits)}; check: {dict(report.counts)}")
 
 
 @pytest.fixture(scope="module")
@@ -188,8 +191,9 @@ def test_triton_away_for_30_seconds(kafka_bootstrap, triton_server, calls_150, t
 def test_broker_restart(kafka_broker, triton_url, calls_150, tmp_path):
     truth = call_ids(calls_150 / "truth.jsonl")
     pseudo = truth - call_ids(calls_150 / "human_labels.jsonl")
-    run = Run.create(kafka_broker.bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="16")
-    workers = [run.worker().start()]
+    run = Run.create(kafka_broker.bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="16", CALLQA_STALL_TIMEOUT_S="30")
+    workers = Supervisor(run)  # a worker that gives up while the broker is away is started again, as Kubernetes would
+    workers.start()
     try:
         load_state(run, calls_150)
         sender = paced_replay(run, calls_150, 40)
@@ -197,18 +201,13 @@ def test_broker_restart(kafka_broker, triton_url, calls_150, tmp_path):
         kafka_broker.stop()
         kafka_broker.start()  # same data dir: topics, offsets and changelogs are all still there
         sender.join()
-        # A worker that gave up while the broker was away is restarted, as its supervisor (Kubernetes) would.
-        survived = workers[0].proc.poll() is None
-        if not survived:
-            workers.append(run.worker("worker-restarted").start())
-        wait_for_outputs(run, truth, pseudo, 600)
+        wait_for_outputs(run, truth, pseudo, 600, on_poll=workers.tend)
     finally:
-        for w in workers:
-            w.stop()
+        workers.stop()
     report = reconcile(run.settings)
     assert report.ok, report.gaps
     got = outputs(run.settings)
     print(f"\nfault 3 (broker restarted): {len(truth)} calls, {report.counts['in.transcript']} transcript events; "
           f"{len(got['attribution'])} unique attributions, {len(got['pseudo_label'])} pseudo-labels, "
           f"{len(got['dead_letter'])} dead letters; duplicates: attributions {got['attribution_duplicates']}, "
-          f"pseudo-labels {got['pseudo_label_duplicates']}; worker survived the restart: {survived}")
+          f"pseudo-labels {got['pseudo_label_duplicates']}; worker exits (name, code): {workers.exits}")
