@@ -4,12 +4,14 @@ from __future__ import annotations
 import faust
 
 from streams.settings import get_settings
+from streams.topics import faust_credentials
 
 settings = get_settings()
 
 app = faust.App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap_servers}",
+    broker_credentials=faust_credentials(settings),  # TLS / SASL as configured, like every other client
     store="memory://",
     datadir=settings.data_dir,
     topic_partitions=settings.partitions,

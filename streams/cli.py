@@ -127,6 +127,19 @@ def watch(seconds: float = typer.Option(0, help="Stop after this long; 0 runs un
         consumer.close()
 
 
+@app.command()
+def check(timeout_s: float = typer.Option(60.0, help="Longest wait for one topic to be read to its end.")) -> None:
+    """Reconcile a run: inputs vs outputs (after de-duplication) vs dead letters; exit 1 on any gap."""
+    from streams.reconcile import reconcile
+
+    report = reconcile(_settings(), timeout_s=timeout_s)
+    console.print(dict(sorted(report.counts.items())))
+    for gap in report.gaps:
+        console.print(f"[red]gap[/] {gap}", markup=True, highlight=False)
+    console.print("[green]every input accounted for[/]" if report.ok else f"[red]{len(report.gaps)} gaps[/]")
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def _stage(name: str, module: str, config: str, doc: str) -> None:
     def command(ctx: typer.Context) -> None:
         import importlib

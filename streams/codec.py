@@ -60,13 +60,20 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def dead_letter(raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int, reason: str, detail: str) -> dict:
+def dead_letter(raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int, reason: str, detail: str,
+                max_bytes: int = 256 * 1024) -> dict:
+    """The input's position is its idempotency key: a record redelivered after a crash is dead-lettered again, alike.
+    Values over `max_bytes` keep their head (the whole record stays in the source topic at its offset): a 1 MB input
+    would otherwise make a dead letter larger than the broker accepts."""
+    value = raw or b""
     return {
+        "idempotency_key": f"{topic}:{partition}:{offset}",
         "source_topic": topic,
         "source_partition": partition,
         "source_offset": offset,
-        "key_b64": base64.b64encode(key).decode() if key is not None else None,
-        "value_b64": base64.b64encode(raw or b"").decode(),
+        "key_b64": base64.b64encode(key[:max_bytes]).decode() if key is not None else None,
+        "value_b64": base64.b64encode(value[:max_bytes]).decode(),
+        "value_bytes": len(value),
         "reason": reason,
         "detail": detail[:1000],
         "produced_at": now_ms(),

@@ -13,5 +13,6 @@ dead_letter_topic = app.topic(settings.topic("dead_letter"), key_serializer="raw
 async def send_dead_letter(message, reason: str, detail: str) -> None:
     """`message` is the faust Message whose record could not be processed."""
     log.warning("dead letter %s[%s]@%s: %s %s", message.topic, message.partition, message.offset, reason, detail[:200])
-    record = dead_letter(message.value, message.key, message.topic, message.partition, message.offset, reason, detail)
+    record = dead_letter(message.value, message.key, message.topic, message.partition, message.offset, reason, detail,
+                         settings.dead_letter_max_bytes)
     await dead_letter_topic.send(key=message.key, value=encode(record))

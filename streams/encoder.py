@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -37,10 +37,12 @@ class TritonEncoder:
     Triton instance works on it; requests that queue behind busy instances are merged by Triton's dynamic batcher."""
 
     def __init__(self, url: str, model: str, timeout_s: float = 10.0, max_batch: int = 64, parallel: int = 2,
-                 backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
+                 backoff_s: float = 0.5, max_backoff_s: float = 10.0, ssl: bool = False, root_certificates: str | None = None,
+                 on_health: Callable[[str, str], Awaitable[None]] | None = None) -> None:
+        """`on_health(status, detail)` is awaited when Triton stops answering ("degraded") and when it is back ("ok")."""
         self.url, self.model, self.timeout_s, self.max_batch, self.parallel = url, model, timeout_s, max_batch, parallel
-        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
-        self.client = grpcclient.InferenceServerClient(url=url)
+        self.backoff_s, self.max_backoff_s, self.on_health = backoff_s, max_backoff_s, on_health
+        self.client = grpcclient.InferenceServerClient(url=url, ssl=ssl, root_certificates=root_certificates)
         self.degraded_since: float | None = None
 
     async def close(self) -> None:
@@ -55,6 +57,10 @@ class TritonEncoder:
             return await self.embed(texts)
         return Embeddings(np.concatenate([p.vectors for p in parts]), parts[0].model_version, parts[0].template_version)
 
+    async def _report(self, status: str, detail: str) -> None:
+        if self.on_health is not None:
+            await self.on_health(status, detail)
+
     async def _embed_chunk(self, texts: list[str]) -> Embeddings:
         data = np.array([[t.encode("utf-8")] for t in texts], dtype=np.object_)
         inputs = [grpcclient.InferInput("TEXT", list(data.shape), np_to_triton_dtype(data.dtype))]
@@ -68,14 +74,16 @@ class TritonEncoder:
             except InferenceServerException as exc:
                 if "INVALID_ARG" in str(exc.status()) or "invalid" in (exc.message() or "").lower():
                     raise InferenceRejected(exc.message()) from exc
+                log.warning("triton %s unavailable (%s); retrying in %.1fs", self.url, exc.status(), delay)
                 if self.degraded_since is None:
                     self.degraded_since = time.monotonic()
-                log.warning("triton %s unavailable (%s); retrying in %.1fs", self.url, exc.status(), delay)
+                    await self._report("degraded", f"triton {self.url} unavailable ({exc.status()}); retrying with backoff")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
         if self.degraded_since is not None:
-            log.warning("triton %s back after %.1fs", self.url, time.monotonic() - self.degraded_since)
-            self.degraded_since = None
+            away_s, self.degraded_since = time.monotonic() - self.degraded_since, None
+            log.warning("triton %s back after %.1fs", self.url, away_s)
+            await self._report("ok", f"triton {self.url} back after {away_s:.1f}s")
         return Embeddings(
             result.as_numpy("EMBEDDING").astype(np.float32),
             result.as_numpy("MODEL_VERSION")[0][0].decode(),

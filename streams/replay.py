@@ -13,6 +13,7 @@ from streams.settings import Settings
 from streams.topics import kafka_config
 
 log = logging.getLogger(__name__)
+UNREADABLE_KEY = b"unreadable"
 KEY_FIELD = {"transcript": "call_id", "account": "user_id", "label": "label_id", "human_label": "call_id"}
 
 
@@ -26,13 +27,14 @@ def read_lines(path: Path) -> list[bytes]:
     return [line for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def key_of(line: bytes, key_field: str) -> bytes | None:
-    """The record's key field; malformed lines are still sent (unkeyed) so that they end as dead letters."""
+def key_of(line: bytes, key_field: str) -> bytes:
+    """The record's key field; malformed lines are still sent, under UNREADABLE_KEY, so that they end as dead letters
+    (compacted topics refuse records without a key)."""
     try:
         value = orjson.loads(line).get(key_field)
-        return str(value).encode() if value is not None else None
+        return str(value).encode() if value is not None else UNREADABLE_KEY
     except (orjson.JSONDecodeError, AttributeError):
-        return None
+        return UNREADABLE_KEY
 
 
 def publish(settings: Settings, event: str, path: Path) -> int:

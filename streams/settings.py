@@ -1,9 +1,13 @@
 """The one serving configuration: environment variables with the CALLQA_ prefix (or a .env file)."""
 from __future__ import annotations
 
+import os
+import socket
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.render import DEFAULT_TEMPLATE, Template
@@ -14,10 +18,14 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: str | None = None  # PEM file of the CA that signed the brokers' certificates
+    kafka_ssl_certfile: str | None = None  # client certificate and key (PEM), where the brokers ask for one
+    kafka_ssl_keyfile: str | None = None
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: str | None = None  # read at start, e.g. a mounted Kubernetes secret
     topic_prefix: str = "callqa"
     partitions: int = 4
     app_id: str = "callqa-worker"
@@ -30,7 +38,10 @@ class Settings(BaseSettings):
     # "triton", or "in-process" (the model in the worker, from in_process_model_dir): the benchmark's naive baseline
     encoder: str = "triton"
     in_process_model_dir: str = ".callqa/models/default"
+    triton_ssl: bool = False
+    triton_root_certificates: str | None = None  # PEM file of the CA that signed Triton's certificate
     # Worker
+    worker_name: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")  # in health events
     web_host: str = "127.0.0.1"
     web_port: int = 16066
     web_enabled: bool = False
@@ -43,6 +54,7 @@ class Settings(BaseSettings):
     complaint_alert_threshold: float = 0.3
     review_margin_threshold: float = 0.02
     alert_on_provisional: bool = False
+    dead_letter_max_bytes: int = 256 * 1024  # larger inputs keep their head in the dead letter (see codec.dead_letter)
     template_version: str = DEFAULT_TEMPLATE.version
     context_template: str = DEFAULT_TEMPLATE.context
     product_prompt: str = DEFAULT_TEMPLATE.prompts["product"]
@@ -50,6 +62,7 @@ class Settings(BaseSettings):
     max_dialogue_chars: int = DEFAULT_TEMPLATE.max_dialogue_chars
     session_timeout_s: float = 6.0
     inference_enabled: bool = True  # False runs assembly alone (the ingestion benchmark)
+    stall_timeout_s: float = 120.0  # an input partition behind and not moving this long: exit to be restarted (0: off)
     heartbeat_interval_s: float = 1.0
     # The worker's producer waits this long to fill a batch: fewer, larger produce requests for the broker to handle.
     producer_linger_s: float = 0.005
@@ -71,6 +84,11 @@ class Settings(BaseSettings):
             prompts={"product": self.product_prompt, "complaint": self.complaint_prompt},
             max_dialogue_chars=self.max_dialogue_chars,
         )
+
+    def sasl_password(self) -> str:
+        if self.kafka_sasl_password_file:
+            return Path(self.kafka_sasl_password_file).read_text(encoding="utf-8").strip()
+        return self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
 
     def masked(self) -> dict:
         return {k: ("***" if isinstance(v, SecretStr) else v) for k, v in self.model_dump().items()}

@@ -133,8 +133,11 @@ def kafka_libs(home: Path = HOME) -> Path:
 
 
 class KafkaBroker:
-    def __init__(self, data_dir: Path, port: int = 19092, host: str = "127.0.0.1", home: Path = HOME, heap_mb: int = 512):
+    def __init__(self, data_dir: Path, port: int = 19092, host: str = "127.0.0.1", home: Path = HOME, heap_mb: int = 512,
+                 extra: dict[str, str] | None = None):
+        """`extra` properties replace or add to deploy/local/server.properties (e.g. a TLS listener)."""
         self.data_dir, self.port, self.host, self.home, self.heap_mb = Path(data_dir), port, host, home, heap_mb
+        self.extra = extra or {}
         self.controller_port = free_port() if port != 19092 else 19093
         self.process: Process | None = None
 
@@ -147,7 +150,8 @@ class KafkaBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
         props.write_text(Template((DEPLOY / "server.properties").read_text()).substitute(
-            host=self.host, port=self.port, controller_port=self.controller_port, data_dir=self.data_dir / "logs"))
+            host=self.host, port=self.port, controller_port=self.controller_port, data_dir=self.data_dir / "logs")
+            + "".join(f"{k}={v}\n" for k, v in self.extra.items()))  # the last value of a key wins
         java = ["java", f"-Xmx{self.heap_mb}m", f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.properties'}", "-cp", f"{libs}/*"]
         if not (self.data_dir / "logs" / "meta.properties").exists():
             cluster_id = uuid.uuid4().hex[:22]

@@ -28,6 +28,7 @@ TOPICS = (
     TopicSpec("attribution_by_label", key="label_id"),  # final attributions repartitioned by label for the counts
     TopicSpec("label_count", key="label_id"),
     TopicSpec("alert_ack", key="alert_id"),  # written by the dashboard: who acknowledged which alert, when
+    TopicSpec("health", key="worker"),
 )
 
 
@@ -65,10 +66,32 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
 
 
 def kafka_config(settings: Settings) -> dict:
-    """librdkafka (confluent-kafka) connection settings."""
+    """librdkafka (confluent-kafka) connection settings: TLS and SASL as configured."""
     config = {"bootstrap.servers": settings.kafka_bootstrap_servers, "security.protocol": settings.kafka_security_protocol}
+    if settings.kafka_ssl_cafile:
+        config["ssl.ca.location"] = settings.kafka_ssl_cafile
+    if settings.kafka_ssl_certfile:
+        config["ssl.certificate.location"] = settings.kafka_ssl_certfile
+        config["ssl.key.location"] = settings.kafka_ssl_keyfile or settings.kafka_ssl_certfile
     if settings.kafka_sasl_mechanism:
         config["sasl.mechanism"] = settings.kafka_sasl_mechanism
         config["sasl.username"] = settings.kafka_sasl_username or ""
-        config["sasl.password"] = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        config["sasl.password"] = settings.sasl_password()
     return config
+
+
+def faust_credentials(settings: Settings):
+    """The same connection settings for the faust worker (aiokafka): None for PLAINTEXT."""
+    import ssl
+
+    from faust import SASLCredentials, SSLCredentials
+
+    context = None
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        if settings.kafka_ssl_certfile:
+            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        return SASLCredentials(username=settings.kafka_sasl_username or "", password=settings.sasl_password(),
+                               ssl_context=context, mechanism=settings.kafka_sasl_mechanism or "PLAIN")
+    return SSLCredentials(context) if context is not None else None

@@ -40,21 +40,35 @@ def tiny_model(tmp_path_factory, sample_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory):
+def kafka(tmp_path_factory):
+    """(bootstrap servers, the KafkaBroker when this session started one, else None)."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"], None
         return
     if docker_answers():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as container:
-            yield container.get_bootstrap_server()
+            yield container.get_bootstrap_server(), None
         return
     from streams.stack import KafkaBroker, free_port
 
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), port=free_port()).start()
-    yield broker.bootstrap
+    yield broker.bootstrap, broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka) -> str:
+    return kafka[0]
+
+
+@pytest.fixture
+def kafka_broker(kafka):
+    """The session's own broker, for tests that stop and restart it."""
+    if kafka[1] is None:
+        pytest.skip("the broker is not this session's own (KAFKA_BOOTSTRAP_SERVERS or testcontainers)")
+    return kafka[1]
 
 
 @pytest.fixture(scope="session")
@@ -71,13 +85,27 @@ def triton_repo(tmp_path_factory, tiny_model) -> Path:
 
 
 @pytest.fixture(scope="session")
-def triton_url(tmp_path_factory, triton_repo):
+def triton(tmp_path_factory, triton_repo):
+    """(gRPC url, the TritonServer when this session started one, else None)."""
     if os.environ.get("TRITON_URL"):
-        yield os.environ["TRITON_URL"]
+        yield os.environ["TRITON_URL"], None
         return
     from streams.stack import TritonServer, free_port
 
     server = TritonServer(triton_repo, tmp_path_factory.mktemp("triton_logs"), http_port=free_port(), grpc_port=free_port(),
                           metrics_port=free_port()).start()
-    yield server.grpc_url
+    yield server.grpc_url, server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def triton_url(triton) -> str:
+    return triton[0]
+
+
+@pytest.fixture
+def triton_server(triton):
+    """The session's own Triton server, for tests that stop and restart it."""
+    if triton[1] is None:
+        pytest.skip("Triton is not this session's own (TRITON_URL)")
+    return triton[1]

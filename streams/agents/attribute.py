@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streams.agents import watchdog
 from streams.app import app, settings
-from streams.channels import alert_topic, attribution_topic, call_ready_topic, pseudo_label_topic
+from streams.channels import alert_topic, attribution_topic, call_ready_topic, health_topic, pseudo_label_topic
 from streams.codec import CallqaError, DecodeError, decode, encode, now_ms
 from streams.deadletter import send_dead_letter
 from streams.encoder import Encoder, InferenceRejected, InProcessEncoder, TritonEncoder
@@ -190,13 +191,26 @@ async def attribute_or_dead_letter(encoder: Encoder, cache: LabelVectors, events
             await send_dead_letter(call_requests[0].event.message, "inference_rejected", str(exc))
 
 
+async def report_health(status: str, detail: str) -> None:
+    """The worker's own health on the health topic (a dashboard reads it); the attribution waits meanwhile."""
+    watchdog.triton_degraded = status == "degraded"
+    since = now_ms()
+    record = {"idempotency_key": f"{settings.worker_name}:triton:{status}:{since}", "worker": settings.worker_name,
+              "component": "triton", "status": status, "since": since, "detail": detail, "produced_at": since}
+    try:  # bounded: a missing health topic would otherwise hold the attribution while the producer waits for it
+        await asyncio.wait_for(health_topic.send(key=settings.worker_name.encode(), value=encode(record)), timeout=5.0)
+    except Exception:  # a health event must never stop the attribution
+        log.exception("could not send the health event %s (is %s created?)", status, settings.topic("health"))
+
+
 @app.agent(call_ready_topic, name="callqa.attribute")
 async def attribute(stream):
     if settings.encoder == "in-process":
         encoder = InProcessEncoder(settings.in_process_model_dir)
     else:
         encoder = TritonEncoder(settings.triton_url, settings.triton_model, settings.triton_timeout_s, settings.triton_max_batch,
-                                settings.triton_parallel_requests)
+                                settings.triton_parallel_requests, ssl=settings.triton_ssl,
+                                root_certificates=settings.triton_root_certificates, on_health=report_health)
     cache = LabelVectors()
     try:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):

@@ -5,19 +5,17 @@ import base64
 import dataclasses
 import shutil
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from streams.codec import validator
+from streams.reconcile import reconcile
 from streams.replay import producer, publish, replay
 from streams.settings import Settings
-from streams.stack import worker_process
-from streams.topics import create_topics, kafka_config
+from support import Run, extra_calls, finals_by_call, read_all
 
 pytestmark = pytest.mark.integration
 NEW_LABEL = {"label_id": "product.iot_card", "task": "product", "name": "物联网卡", "description": "用户咨询物联网卡的开通、套餐和停复机。",
@@ -31,54 +29,10 @@ BAD_RECORDS = {  # raw bytes -> the dead-letter reason they must end with
 }
 
 
-def read_all(settings: Settings, event: str, until, timeout_s: float) -> list:
-    """Read a topic from the start until `until(records)` holds; records are (partition, offset, value)."""
-    topic = settings.topic(event)
-    consumer = Consumer({**kafka_config(settings), "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    records, deadline = [], time.monotonic() + timeout_s
-    try:
-        while not until(records) and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=0.5):
-                if message.error() is None:
-                    records.append((message.partition(), message.offset(), message.value()))
-    finally:
-        consumer.close()
-    return records
-
-
-def finals_by_call(records) -> dict:
-    finals = defaultdict(dict)
-    for _, _, value in records:
-        a = orjson.loads(value)
-        if a["final"]:
-            finals[a["call_id"]][a["task"]] = a
-    return finals
-
-
-def extra_calls(path: Path, n: int, prefix: str = "call-iot") -> Path:
-    """Calls that mention only the new catalog label's keyword among product keywords."""
-    lines = []
-    for i in range(n):
-        call_id, t = f"{prefix}-{i}", 1767230000000 + i * 1000
-        lines.append({"type": "call_start", "call_id": call_id, "user_id": "u-00001", "event_time": t})
-        for seq, (speaker, text) in enumerate([("customer", "你好，我们公司想批量办理物联网卡"), ("agent", "好的，请问需要多少张"),
-                                              ("customer", "大概两百张，用在共享单车的锁上")]):
-            lines.append({"type": "segment", "call_id": call_id, "user_id": "u-00001", "seq": seq, "speaker": speaker, "text": text,
-                          "start_ms": seq * 3000, "end_ms": seq * 3000 + 2500, "event_time": t + seq * 3000 + 2500})
-        lines.append({"type": "call_end", "call_id": call_id, "user_id": "u-00001", "segment_count": 3, "event_time": t + 9000})
-    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
-    return path
-
-
 def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_model, sample_dir, tmp_path):
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    env = {"CALLQA_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "CALLQA_TRITON_URL": triton_url, "CALLQA_TOPIC_PREFIX": prefix,
-           "CALLQA_APP_ID": f"{prefix}-worker", "CALLQA_DATA_DIR": str(tmp_path / "worker"), "CALLQA_PROVISIONAL_EVERY": "6"}
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, triton_url=triton_url, topic_prefix=prefix, app_id=f"{prefix}-worker")
-    create_topics(settings)
-    worker = worker_process("test-worker", env, tmp_path).start()
+    run = Run.create(kafka_bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="6")
+    settings = run.settings
+    worker = run.worker("test-worker").start()
     try:
         for event, name in (("label", "catalog"), ("account", "accounts"), ("human_label", "human_labels")):
             publish(settings, event, sample_dir / f"{name}.jsonl")
@@ -155,6 +109,8 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_mode
     transcript_dead = sum(1 for d in dead if d["source_topic"] == settings.topic("transcript"))
     accounted = sum(tasks["product"]["segment_count"] + 2 for tasks in finals.values()) + transcript_dead
     assert accounted == sent + len(BAD_RECORDS)
+    report = reconcile(settings)
+    assert report.ok, report.gaps
 
 
 def retrain_twice(settings: Settings, repo: Path, tiny_model: Path, sample_dir: Path, models: Path) -> tuple[dict, dict]:

@@ -32,6 +32,22 @@ def test_lifecycle_and_dead_letter_reasons():
     assert apply(closed, {"type": "call_end", "call_id": "c1", "user_id": "u1", "segment_count": 3, "event_time": 9})[2] == "duplicate_end"
 
 
+def test_redelivered_events_change_nothing_and_a_redelivered_end_emits_the_final_again():
+    """After a crash the calls table can be ahead of the committed offsets: events come again."""
+    state, _, _ = apply(None, START, "0@10")
+    assert apply(state, START, "0@10") == (state, None, None)
+    state, _, _ = apply(state, seg(0), "0@11")
+    assert apply(state, seg(0), "0@11") == (state, None, None)
+    assert apply(state, seg(0), "0@12")[2] == "duplicate_segment"  # the same seq sent twice is not a redelivery
+    end = {"type": "call_end", "call_id": "c1", "user_id": "u1", "segment_count": 1, "event_time": 9}
+    closed, emit, _ = apply(state, end, "0@13")
+    assert emit == "final" and closed["closed"] and closed["segments"] == state["segments"]
+    assert apply(closed, end, "0@13") == (closed, "final", None)
+    assert apply(closed, seg(0), "0@11") == (closed, None, None)
+    assert apply(closed, end, "0@14")[2] == "duplicate_end"
+    assert apply(closed, seg(1), "0@15")[2] == "segment_after_end"
+
+
 def test_provisional_every_n_segments():
     every = get_settings().provisional_every
     state, _, _ = apply(None, START)

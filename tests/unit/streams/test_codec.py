@@ -36,6 +36,13 @@ def test_dead_letter_keeps_original_bytes():
     record = dead_letter(b"\xff raw", b"key", "callqa.transcript.v1", 2, 41, "invalid_utf8", "detail")
     validator("dead_letter")(record)
     assert base64.b64decode(record["value_b64"]) == b"\xff raw" and record["source_offset"] == 41
+    assert record["idempotency_key"] == "callqa.transcript.v1:2:41" and record["value_bytes"] == 5
+
+
+def test_dead_letter_of_a_huge_record_keeps_its_head():
+    raw = b"x" * 1_000_000
+    record = dead_letter(raw, b"key", "callqa.transcript.v1", 0, 7, "schema", "too long", max_bytes=1000)
+    assert base64.b64decode(record["value_b64"]) == raw[:1000] and record["value_bytes"] == len(raw)
 
 
 @pytest.mark.parametrize("schema", sorted(p.name.removesuffix(".v1.json") for p in SCHEMA_DIR.glob("*.v1.json")))

@@ -1,0 +1,183 @@
+"""The bad-input corpus: each kind ends where the README's table says (handled, or a dead letter with its reason),
+the worker keeps going, and `callqa check` finds every input accounted for."""
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from streams.codec import validator
+from streams.match import select_candidates
+from streams.reconcile import read_topic, reconcile
+from streams.replay import KEY_FIELD, UNREADABLE_KEY, key_of, producer
+from support import Run, all_final, call_events, finals_by_call, read_all, table_size, wait_until
+
+pytestmark = pytest.mark.integration
+T0 = 1767230000000
+NO_KEYWORDS = {"label_id": "product.other", "task": "product", "name": "其他业务", "description": "不属于其他产品的咨询。",
+               "keywords": [], "active": True, "alert": False, "updated_at": T0}
+
+
+def j(record: dict) -> bytes:
+    return orjson.dumps(record)
+
+
+def seg(call_id: str, seq: int, text: str = "我想查一下这个月的话费账单", **over) -> dict:
+    return {"type": "segment", "call_id": call_id, "user_id": "u-00001", "seq": seq, "speaker": "customer", "text": text,
+            "start_ms": seq * 3000, "end_ms": seq * 3000 + 2500, "event_time": T0 + seq * 3000, **over}
+
+
+def start(call_id: str, user_id: str = "u-00001") -> dict:
+    return {"type": "call_start", "call_id": call_id, "user_id": user_id, "event_time": T0}
+
+
+def end(call_id: str, n: int, user_id: str = "u-00001") -> dict:
+    return {"type": "call_end", "call_id": call_id, "user_id": user_id, "segment_count": n, "event_time": T0 + 60000}
+
+
+def without(record: dict, field: str) -> dict:
+    return {k: v for k, v in record.items() if k != field}
+
+
+def ok(events: list[dict]) -> list[tuple[bytes, None]]:
+    return [(j(e), None) for e in events]
+
+
+# kind -> (topic event, [(value, dead-letter reason or None when handled)]). Records of a kind are sent in order,
+# each keyed as the replay keys it (call_id, user_id, ...; unkeyed when that cannot be read).
+CORPUS = {
+    "invalid JSON": ("transcript", [(b'{"type": "segment", "call_id": ', "invalid_json")]),
+    "invalid UTF-8": ("transcript", [(b'\xff\xfe{"type": "segment"}', "invalid_utf8")]),
+    "empty record": ("transcript", [(b"", "invalid_json")]),
+    "tombstone (no value)": ("transcript", [(None, "invalid_json")]),
+    "JSON that is not an object": ("transcript", [(b"[1, 2]", "schema")]),
+    "unknown event type": ("transcript", [(j({**start("bad-type"), "type": "call_hold"}), "schema")]),
+    "missing field": ("transcript", [(j(without(seg("bad-x", 0), "text")), "schema")]),
+    "wrong type": ("transcript", [(j({**seg("bad-x", 0), "seq": "one"}), "schema")]),
+    "unknown field": ("transcript", [(j(seg("bad-x", 0, emotion="angry")), "schema")]),
+    "negative offset": ("transcript", [(j(seg("bad-x", 0, start_ms=-1)), "schema")]),
+    "absurd offset": ("transcript", [(j(seg("bad-x", 0, end_ms=10**12)), "schema")]),
+    "absurd sequence number": ("transcript", [(j(seg("bad-x", 10**9)), "schema")]),
+    "1 MB text": ("transcript", [(j(seg("bad-x", 0, "话" * 330_000)), "schema")]),
+    "empty text": ("transcript", [(j(seg("bad-x", 0, "")), "schema")]),
+    "malformed call id": ("transcript", [(j(start("call 1; drop")), "schema")]),
+    "end of an unknown call": ("transcript", [(j(end("bad-never-started", 3)), "unknown_call")]),
+    "segment of an unknown call": ("transcript", [(j(seg("bad-never-started", 0)), "unknown_call")]),
+    "call started twice, duplicate segment, segment after the end, second end": ("transcript", [
+        (j(start("bad-dup")), None), (j(start("bad-dup")), "call_restarted"), (j(seg("bad-dup", 0)), None),
+        (j(seg("bad-dup", 0, "重复的一句")), "duplicate_segment"), (j(seg("bad-dup", 1)), None), (j(end("bad-dup", 2)), None),
+        (j(seg("bad-dup", 2)), "segment_after_end"), (j(end("bad-dup", 2)), "duplicate_end")]),
+    "out-of-order segments": ("transcript", ok([start("bad-ooo"), seg("bad-ooo", 2, "第三句"), seg("bad-ooo", 0, "第一句"),
+                                                seg("bad-ooo", 1, "第二句"), end("bad-ooo", 3)])),
+    "missing segment": ("transcript", ok([start("bad-gap"), seg("bad-gap", 0), seg("bad-gap", 2), end("bad-gap", 3)])),
+    "absurd segment count at the end": ("transcript", ok([start("bad-count"), seg("bad-count", 0), end("bad-count", 100_000)])),
+    "call without segments": ("transcript", ok([start("bad-empty"), end("bad-empty", 0)])),
+    "end time before start time": ("transcript", ok([start("bad-time"), seg("bad-time", 0, start_ms=9000, end_ms=1000),
+                                                     end("bad-time", 1)])),
+    "unknown user": ("transcript", ok([start("bad-user", "u-nobody"), seg("bad-user", 0, user_id="u-nobody"),
+                                       end("bad-user", 1, "u-nobody")])),
+    "personal data in the text": ("transcript", ok([start("bad-pii"), seg("bad-pii", 0, "我的手机号是13812345678，帮我查话费"),
+                                                    end("bad-pii", 1)])),
+    "account: invalid JSON": ("account", [(b'{"user_id": "u-bad", ', "invalid_json")]),
+    "account: wrong type": ("account", [(j({"user_id": "u-bad", "balance_yuan": "二十元", "plan_name": "x", "plan_fee_yuan": 29,
+                                            "data_allowance": "1G", "updated_at": T0}), "schema")]),
+    "label: unknown task": ("label", [(j({**NO_KEYWORDS, "label_id": "sentiment.angry", "task": "sentiment"}), "schema")]),
+    "catalog entry with no keywords": ("label", [(j(NO_KEYWORDS), None)]),
+    "human label: missing call id": ("human_label", [(j({"event_time": T0}), "schema")]),
+    "human label of an unknown call": ("human_label", [(j({"call_id": "bad-no-such-call", "event_time": T0}), None)]),
+}
+
+
+def send(settings, event: str, values: list) -> list[tuple[int, int]]:
+    """Produce in order; the (partition, offset) of each record, from the delivery reports."""
+    out = producer(settings)
+    positions: dict[int, tuple[int, int]] = {}
+    for i, value in enumerate(values):
+        def delivered(err, msg, i=i):
+            assert err is None, err
+            positions[i] = (msg.partition(), msg.offset())
+        key = key_of(value, KEY_FIELD[event]) if value else UNREADABLE_KEY
+        out.produce(settings.topic(event), value=value, key=key, on_delivery=delivered)
+        out.poll(0)
+    assert out.flush(30) == 0
+    return [positions[i] for i in range(len(values))]
+
+
+def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
+    assert len(CORPUS) >= 20
+    run = Run.create(kafka_bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="0")
+    settings = run.settings
+    catalog = [orjson.loads(line) for line in (sample_dir / "catalog.jsonl").read_bytes().splitlines()]
+    accounts = (sample_dir / "accounts.jsonl").read_bytes().splitlines()
+    worker = run.worker().start()
+    try:
+        send(settings, "label", [j(label) for label in catalog])
+        send(settings, "account", accounts)
+        sent = {}  # kind -> [(topic, partition, offset, value, reason)]
+        for event in ("label", "account", "human_label", "transcript"):
+            for kind, (topic_event, records) in CORPUS.items():
+                if topic_event == event:
+                    positions = send(settings, event, [v for v, _ in records])
+                    sent[kind] = [(settings.topic(event), p, o, v, r) for (p, o), (v, r) in zip(positions, records)]
+            if event == "account":  # the catalog and accounts are in their tables before any call is attributed
+                wait_until(lambda: table_size(settings, "labels") >= len(catalog) + 1
+                           and table_size(settings, "accounts") >= len(accounts), "tables filled", 120)
+        sentinel = call_events("bad-sentinel", "u-00001", ["您好", "我想办理宽带", "好的"], T0)
+        send(settings, "transcript", [j(e) for e in sentinel])  # after everything else: the worker is still going
+
+        calls = ({orjson.loads(v)["call_id"] for rs in sent.values() for t, _, _, v, r in rs
+                  if t == settings.topic("transcript") and r is None} | {"bad-sentinel"})
+        finals = finals_by_call(read_all(settings, "attribution", all_final(calls), timeout_s=300))
+        expected_dead = sum(1 for rs in sent.values() for *_, r in rs if r)
+        dead = read_all(settings, "dead_letter", lambda r: len(r) >= expected_dead, timeout_s=60)
+        alive = worker.proc.poll() is None
+    finally:
+        worker.stop()
+    assert alive, "the worker stopped"
+    assert set(calls) <= set(finals)
+
+    # Each record ends where the table says: a dead letter with that reason at its position, or no dead letter.
+    dead_at = {}
+    for _, _, value in dead:
+        record = validator("dead_letter")(orjson.loads(value))
+        dead_at[(record["source_topic"], record["source_partition"], record["source_offset"])] = record
+    outcome = {}
+    for kind, records in sent.items():
+        outcome[kind] = [dead_at[(t, p, o)]["reason"] if (t, p, o) in dead_at else None for t, p, o, _, _ in records]
+        assert outcome[kind] == [r for *_, r in records], kind
+    assert len(dead_at) == expected_dead
+    huge = next(d for d in dead_at.values() if d["value_bytes"] > 900_000)  # the 1 MB text keeps its head
+    assert base64.b64decode(huge["value_b64"]) == sent["1 MB text"][0][3][:settings.dead_letter_max_bytes]
+
+    # The handled kinds, each with its own outcome.
+    assert finals["bad-dup"]["product"]["segment_count"] == 2
+    assert finals["bad-ooo"]["product"]["segment_count"] == 3
+    ready = {r["call_id"]: r for r in (orjson.loads(v) for _, _, v in read_topic(settings, "call_ready"))
+             if r["final"]}
+    assert [t["text"] for t in ready["bad-ooo"]["turns"]] == ["第一句", "第二句", "第三句"]
+    assert ready["bad-gap"]["missing_seqs"] == [1] and finals["bad-gap"]["product"]["segment_count"] == 2
+    assert len(ready["bad-count"]["missing_seqs"]) == 100  # listed up to a bound
+    assert finals["bad-empty"]["product"]["segment_count"] == 0
+    assert finals["bad-time"]["product"]["segment_count"] == 1
+    assert finals["bad-user"]["product"]["account_known"] is False and finals["bad-pii"]["product"]["account_known"] is True
+    active = [l for l in catalog + [NO_KEYWORDS] if l["active"]]
+    candidates, _ = select_candidates(active, "product", "我想查一下这个月的话费账单")
+    assert NO_KEYWORDS in candidates and finals["bad-user"]["product"]["candidates"] == len(candidates)
+    pseudo = {r["call_id"]: r for r in (orjson.loads(v) for _, _, v in read_topic(settings, "pseudo_label"))}
+    assert "13812345678" not in pseudo["bad-pii"]["context_text"] and "[电话]" in pseudo["bad-pii"]["context_text"]
+
+    # Counts add up, and `callqa check` says so (exit 0).
+    report = reconcile(settings)
+    assert report.ok, report.gaps
+    c = report.counts
+    transcript_dead = sum(1 for d in dead_at.values() if d["source_topic"] == settings.topic("transcript"))
+    assert c["in.transcript"] == sum(t["product"]["segment_count"] + 2 for t in finals.values()) + transcript_dead
+    check = subprocess.run([sys.executable, "-m", "streams.cli", "check"], env={**os.environ, **run.env},
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    print(f"bad-input corpus: {len(CORPUS)} kinds, {sum(len(r) for r in sent.values())} records, counts {dict(c)}")
+    print("\n".join(f"| {kind} | {', '.join(r or 'handled' for r in rs)} |" for kind, rs in outcome.items()))

@@ -1,0 +1,94 @@
+"""Kafka over TLS and SASL: a CA and a broker certificate made for the test (openssl), a broker of the test's own with
+an SSL and a SASL_SSL (PLAIN) listener, and the pipeline (producer -> worker -> outputs) over SASL_SSL, the password
+read from a file. Nothing of the password reaches the worker's log."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import orjson
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from streams.reconcile import reconcile
+from streams.replay import publish
+from streams.settings import Settings
+from streams.stack import KafkaBroker, free_port
+from streams.topics import kafka_config
+from support import Run, all_final, call_events, finals_by_call, read_all, table_size, wait_until
+
+pytestmark = pytest.mark.integration
+PASSWORD = "callqa-test-secret-7f3a"
+
+
+def make_certificates(d) -> tuple:
+    """A self-signed CA, and a broker key + certificate for 127.0.0.1 signed by it (PEM; the key unencrypted PKCS#8)."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+            "-subj", "/CN=callqa test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr", "-subj", "/CN=127.0.0.1")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "broker.crt",
+            "-days", "1", "-extfile", "san.ext")
+    openssl("pkcs8", "-topk8", "-nocrypt", "-in", "broker.key", "-out", "broker.p8")
+    (d / "broker.pem").write_text((d / "broker.p8").read_text() + (d / "broker.crt").read_text())
+    return d / "ca.pem", d / "broker.pem"
+
+
+@pytest.fixture
+def secure_broker(tmp_path):
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl command to make the test certificates")
+    ca, keystore = make_certificates(tmp_path)
+    broker = KafkaBroker(tmp_path / "kafka", port=free_port())
+    ssl_port, sasl_port = free_port(), free_port()
+    listeners = (f"PLAINTEXT://127.0.0.1:{broker.port},SSL://127.0.0.1:{ssl_port},SASL_SSL://127.0.0.1:{sasl_port}")
+    broker.extra = {
+        "listeners": f"{listeners},CONTROLLER://127.0.0.1:{broker.controller_port}",
+        "advertised.listeners": listeners,
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config":
+            f'org.apache.kafka.common.security.plain.PlainLoginModule required user_callqa="{PASSWORD}";',
+    }
+    broker.start()
+    yield broker, ca, ssl_port, sasl_port
+    broker.stop()
+
+
+def test_pipeline_over_tls_and_sasl(secure_broker, triton_url, sample_dir, tmp_path):
+    broker, ca, ssl_port, sasl_port = secure_broker
+    # TLS alone: the CA file is all a client needs; without TLS the listener gives nothing.
+    tls = Settings(kafka_bootstrap_servers=f"127.0.0.1:{ssl_port}", kafka_security_protocol="SSL", kafka_ssl_cafile=str(ca))
+    AdminClient(kafka_config(tls)).list_topics(timeout=20)
+    with pytest.raises(Exception):
+        AdminClient({"bootstrap.servers": tls.kafka_bootstrap_servers}).list_topics(timeout=3)
+
+    # The pipeline over SASL_SSL (TLS + SASL PLAIN), the password from a file.
+    secret = tmp_path / "sasl-password"
+    secret.write_text(PASSWORD + "\n")
+    run = Run.create(f"127.0.0.1:{sasl_port}", triton_url, tmp_path, CALLQA_KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+                     CALLQA_KAFKA_SSL_CAFILE=str(ca), CALLQA_KAFKA_SASL_MECHANISM="PLAIN",
+                     CALLQA_KAFKA_SASL_USERNAME="callqa", CALLQA_KAFKA_SASL_PASSWORD_FILE=str(secret))
+    settings = run.settings
+    worker = run.worker().start()
+    try:
+        n_labels = publish(settings, "label", sample_dir / "catalog.jsonl")
+        n_accounts = publish(settings, "account", sample_dir / "accounts.jsonl")
+        wait_until(lambda: table_size(settings, "labels") >= n_labels and table_size(settings, "accounts") >= n_accounts,
+                   "tables filled over SASL_SSL", 180)
+        calls = [call_events(f"tls-{i}", "u-00001", ["您好，请问有什么可以帮您", "我家宽带这两天老是断网", "好的，我帮您报障"])
+                 for i in range(3)]
+        (tmp_path / "calls.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for call in calls for e in call) + b"\n")
+        publish(settings, "transcript", tmp_path / "calls.jsonl")
+        finals = finals_by_call(read_all(settings, "attribution", all_final({f"tls-{i}" for i in range(3)}), timeout_s=180))
+    finally:
+        worker.stop()
+    assert all(len(finals[f"tls-{i}"]) == 2 for i in range(3))
+    report = reconcile(settings)
+    assert report.ok, report.gaps
+    assert PASSWORD not in (tmp_path / "worker.log").read_text(errors="replace")
