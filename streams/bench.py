@@ -53,7 +53,6 @@ class BenchConfig:
     call_s: float = 8.0  # a call's segments are spread over this long
     p95_bound_s: float = 2.0  # the ladder stops at the first rate whose p95 passes this (or that falls behind)
     drain_s: float = 60.0  # how long a step may take to finish its calls after the last one ended
-    naive_max_steps: int = 6
     perf_interval_ms: int = 8000
     perf_stability_pct: int = 25  # perf_analyzer's stability bound: three windows within this of each other
     lcs_dialogues: int = 300
@@ -62,7 +61,7 @@ class BenchConfig:
 
 
 SMOKE = BenchConfig(start_rate=2.0, growth=2.0, max_steps=2, step_s=3.0, call_s=2.0, p95_bound_s=30.0, drain_s=60.0,
-                    naive_max_steps=1, perf_interval_ms=1500, perf_stability_pct=999, lcs_dialogues=20, ingestion_calls=60)
+                    perf_interval_ms=1500, perf_stability_pct=999, lcs_dialogues=20, ingestion_calls=60)
 MODE_ENV = {  # what each pipeline mode changes in the worker's configuration
     "micro-batched": {},
     "one-request": {"CALLQA_BATCH_SIZE": "1", "CALLQA_TRITON_MAX_BATCH": "1"},
@@ -531,7 +530,7 @@ class Bench:
         for mode in self.config.modes:
             progress(f"sustained load: {mode}")
             main = mode == "micro-batched"
-            pipeline[mode] = self.ladder(mode, self.config.max_steps if main else self.config.naive_max_steps, half_rate_check=main)
+            pipeline[mode] = self.ladder(mode, self.config.max_steps, half_rate_check=main)
         self.report["pipeline"] = pipeline
         progress("perf_analyzer")
         worker_batch = max(1, round(reference_step(pipeline["micro-batched"])["triton"]["avg_batch"]))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -212,13 +213,52 @@ async def attribute(stream):
                                 settings.triton_parallel_requests, ssl=settings.triton_ssl,
                                 root_certificates=settings.triton_root_certificates, on_health=report_health)
     cache = LabelVectors()
+    events_in = stream.noack()
     try:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+        async for events in micro_batches(events_in, settings.batch_size, settings.batch_window_s):
             try:
                 await attribute_or_dead_letter(encoder, cache, events)
-            except Exception as exc:  # an exception escaping would still ack the batch: account for it instead
+            except Exception as exc:  # an exception escaping would lose the batch: account for it instead
                 log.exception("attribution failed for a batch of %d", len(events))
                 for event in events:
                     await send_dead_letter(event.message, "internal_error", repr(exc))
+            for event in events:  # only now may their offsets be committed
+                await events_in.ack(event)
     finally:
         await encoder.close()
+
+
+async def micro_batches(stream, size: int, window_s: float):
+    """Up to `size` events, waiting at most `window_s` after the first, never acked here. faust's take_events acks
+    its batch when its generator is closed, so a worker stopped in the middle of a batch committed calls it had not
+    attributed; here the caller acks each batch once its outputs are sent."""
+    queue: asyncio.Queue = asyncio.Queue(maxsize=size)
+
+    async def read() -> None:
+        try:
+            async for event in stream.events():
+                await queue.put(event)
+        except BaseException as exc:  # wake the batcher: a reader that died must not leave it waiting forever
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(exc)
+            raise
+
+    def checked(item):
+        if isinstance(item, BaseException):
+            raise RuntimeError("the call_ready reader stopped") from item
+        return item
+
+    reader = asyncio.ensure_future(read())
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            batch = [checked(await queue.get())]
+            deadline = loop.time() + window_s
+            while len(batch) < size and (left := deadline - loop.time()) > 0:
+                try:
+                    batch.append(checked(await asyncio.wait_for(queue.get(), left)))
+                except asyncio.TimeoutError:
+                    break
+            yield batch
+    finally:
+        reader.cancel()
