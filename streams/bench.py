@@ -612,8 +612,20 @@ def summarise_report(report: dict) -> dict:
                 "throughput_ratio": round(rate / other["rate_achieved"], 2) if other["rate_achieved"] else None,
                 "p95_ms": other["latency_ms"]["p95"],
                 "p95_ms_default_at_same_rate": p95_at(main, other["rate_offered"]),
+                # The ladder's steps are 25% apart: at the highest rate both modes were offered, how each coped.
+                "at_highest_common_rate": highest_common(main, pipeline[naive]),
             }
     return summary
+
+
+def highest_common(ladder: dict, other: dict) -> dict | None:
+    rates = {s["rate_offered"] for s in ladder["steps"]} & {s["rate_offered"] for s in other["steps"]}
+    if not rates:
+        return None
+    top = max(rates)
+    mine, theirs = (next(s for s in l["steps"] if s["rate_offered"] == top) for l in (ladder, other))
+    return {"rate_offered": top, "completed_ratio": round(mine["rate_achieved"] / theirs["rate_achieved"], 2) if theirs["rate_achieved"] else None,
+            "p95_ms": mine["latency_ms"]["p95"], "p95_ms_naive": theirs["latency_ms"]["p95"]}
 
 
 def reference_step(ladder: dict) -> dict:
