@@ -15,6 +15,7 @@ app = faust.App(
     store="memory://",
     datadir=settings.data_dir,
     topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication_factor,
     topic_allow_declare=True,  # faust creates its own changelog topics; ours are created by `callqa topics`
     web_enabled=settings.web_enabled,
     web_host=settings.web_host,

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     kafka_sasl_password_file: str | None = None  # read at start, e.g. a mounted Kubernetes secret
     topic_prefix: str = "callqa"
     partitions: int = 4
+    replication_factor: int = 1  # of the topics callqa and faust create (the worker's changelogs among them)
     app_id: str = "callqa-worker"
     # Triton
     triton_url: str = "127.0.0.1:18001"

@@ -55,7 +55,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             config = {"cleanup.policy": "compact,delete", "retention.ms": str(WINDOWED_CHANGELOGS[table])}
         wanted.append((f"{settings.app_id}-{table}-changelog", single, config))
     new = [
-        NewTopic(name, num_partitions=1 if single else settings.partitions, replication_factor=1, config=config)
+        NewTopic(name, num_partitions=1 if single else settings.partitions, replication_factor=settings.replication_factor, config=config)
         for name, single, config in wanted
         if name not in existing
     ]
