@@ -10,8 +10,8 @@ import logging
 
 from streams.app import app, settings
 from streams.channels import call_ready_topic, transcript_topic
-from streams.codec import DecodeError, decode, encode, now_ms
-from streams.deadletter import send_dead_letter
+from streams.codec import encode, now_ms
+from streams.deadletter import decoded, send_dead_letter
 from streams.tables import calls, human_labels
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,8 @@ def apply(state: dict | None, event: dict, position: str | None = None) -> tuple
 
 @app.agent(transcript_topic, name="callqa.assemble")
 async def assemble(stream):
-    async for event_ in stream.events():
+    async for event_, event in decoded(stream, TRANSCRIPT_EVENTS):
         message = event_.message
-        try:
-            event = decode(message.value, TRANSCRIPT_EVENTS)
-        except DecodeError as exc:
-            await send_dead_letter(message, exc.reason, exc.detail)
-            continue
         call_id, old = event["call_id"], calls.get(event["call_id"])
         state, emit, reason = apply(old, event, f"{message.partition}@{message.offset}")
         if reason is not None:

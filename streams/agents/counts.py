@@ -6,8 +6,8 @@ import time
 
 from streams.app import app, settings
 from streams.channels import attribution_by_label_topic, attribution_topic, label_count_topic
-from streams.codec import DecodeError, decode, encode, now_ms
-from streams.deadletter import send_dead_letter
+from streams.codec import encode, now_ms
+from streams.deadletter import decoded
 from streams.tables import label_minutes, labels
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,7 @@ async def publish_counts(only: str | None = None) -> None:
 @app.agent(attribution_topic, name="callqa.route_by_label")
 async def route_by_label(stream):
     """Final attributions re-keyed by label, so that one worker counts each label; stamped with their own time."""
-    async for event_ in stream.events():
-        try:
-            attribution = decode(event_.message.value, "attribution")
-        except DecodeError as exc:
-            await send_dead_letter(event_.message, exc.reason, exc.detail)
-            continue
+    async for event_, attribution in decoded(stream, "attribution"):
         if attribution["final"]:
             await attribution_by_label_topic.send(key=attribution["label_id"].encode(), value=event_.message.value,
                                                   timestamp=attribution["produced_at"] / 1000)
@@ -64,12 +59,7 @@ async def route_by_label(stream):
 
 @app.agent(attribution_by_label_topic, name="callqa.count_labels")
 async def count_labels(stream):
-    async for event_ in stream.events():
-        try:
-            attribution = decode(event_.message.value, "attribution")
-        except DecodeError as exc:
-            await send_dead_letter(event_.message, exc.reason, exc.detail)
-            continue
+    async for _, attribution in decoded(stream, "attribution"):
         label_minutes[attribution["label_id"]] += 1
         await publish_counts(only=attribution["label_id"])
 

@@ -3,19 +3,13 @@ from __future__ import annotations
 
 from streams.app import app
 from streams.channels import account_topic, human_label_topic, label_topic
-from streams.codec import DecodeError, decode
-from streams.deadletter import send_dead_letter
+from streams.deadletter import decoded
 from streams.tables import accounts, human_labels, labels
 
 
 def _upsert_agent(topic, table, event: str, key_field: str):
     async def upsert(stream):
-        async for event_ in stream.events():
-            try:
-                record = decode(event_.message.value, event)
-            except DecodeError as exc:
-                await send_dead_letter(event_.message, exc.reason, exc.detail)
-                continue
+        async for _, record in decoded(stream, event):
             table[record[key_field]] = record
 
     upsert.__name__ = f"upsert_{event}"
