@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import base64
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
 
 from streams.codec import DecodeError, decode
 from streams.settings import Settings
-from streams.topics import kafka_config
+from streams.topics import consumer_from_start
 
 STATE_INPUTS = {"account": "account", "label": "label", "human_label": "human_label"}  # topic event -> schema
 TRANSCRIPT_EVENTS = {"call_start": "call_start", "segment": "segment", "call_end": "call_end"}
@@ -22,12 +20,9 @@ TRANSCRIPT_EVENTS = {"call_start": "call_start", "segment": "segment", "call_end
 def read_topic(settings: Settings, event: str, timeout_s: float = 60.0) -> list[tuple[int, int, bytes | None]]:
     """Every record of the topic up to its end offsets at the start of the read: (partition, offset, value)."""
     topic = settings.topic(event)
-    consumer = Consumer({**kafka_config(settings), "group.id": f"callqa-check-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "fetch.message.max.bytes": 2 * 1024 * 1024})
+    consumer = consumer_from_start(settings, topic, "callqa-check", **{"fetch.message.max.bytes": 2 * 1024 * 1024})
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in consumer.assignment()}
         records, left = [], {p for p, end in ends.items() if end > 0}
         deadline = time.monotonic() + timeout_s
         while left and time.monotonic() < deadline:

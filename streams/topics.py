@@ -1,6 +1,7 @@
 """Every topic callqa reads or writes, with the partitioning and cleanup it is created with."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from streams.settings import Settings
@@ -95,3 +96,15 @@ def faust_credentials(settings: Settings):
         return SASLCredentials(username=settings.kafka_sasl_username or "", password=settings.sasl_password(),
                                ssl_context=context, mechanism=settings.kafka_sasl_mechanism or "PLAIN")
     return SSLCredentials(context) if context is not None else None
+
+
+def consumer_from_start(settings: Settings, topic: str, purpose: str, **config):
+    """A confluent consumer on every partition of `topic` from offset 0, in a group of its own that never commits:
+    for reading a topic whole (checks, the benchmark, tests)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**kafka_config(settings), "group.id": f"{purpose}-{uuid.uuid4().hex}", "enable.auto.commit": False,
+                         **config})
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    return consumer

@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streams.settings import Settings
 from streams.stack import Process, worker_process
-from streams.topics import create_topics, kafka_config
+from streams.topics import consumer_from_start, create_topics, kafka_config
 
 
 @dataclass
@@ -61,24 +61,25 @@ class Supervisor:
             worker.stop()
 
 
-def read_all(settings: Settings, event: str, until, timeout_s: float, on_poll=None) -> list:
-    """Read a topic from the start until `until(records)` holds; records are (partition, offset, value).
-    `on_poll()` runs between polls (e.g. Supervisor.tend)."""
-    topic = settings.topic(event)
-    consumer = Consumer({**kafka_config(settings), "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+def read_topic(settings: Settings, topic: str, until, timeout_s: float, on_poll=None,
+               record=lambda m: (m.partition(), m.offset(), m.value())) -> list:
+    """Read `topic` from the start until `until(records)` holds; each message becomes `record(message)`
+    ((partition, offset, value) unless told otherwise). `on_poll()` runs between polls (e.g. Supervisor.tend)."""
+    consumer = consumer_from_start(settings, topic, "test")
     records, deadline = [], time.monotonic() + timeout_s
     try:
         while not until(records) and time.monotonic() < deadline:
             if on_poll is not None:
                 on_poll()
-            for message in consumer.consume(500, timeout=0.5):
-                if message.error() is None:
-                    records.append((message.partition(), message.offset(), message.value()))
+            records += [record(m) for m in consumer.consume(500, timeout=0.5) if m.error() is None]
     finally:
         consumer.close()
     return records
+
+
+def read_all(settings: Settings, event: str, until, timeout_s: float, on_poll=None) -> list:
+    """The event's topic read as read_topic does: (partition, offset, value) records."""
+    return read_topic(settings, settings.topic(event), until, timeout_s, on_poll)
 
 
 def finals_by_call(records) -> dict:

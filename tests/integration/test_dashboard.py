@@ -12,12 +12,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from support import read_topic
 
 from streams.replay import publish, replay
 from streams.settings import Settings
 from streams.stack import dashboard_process, free_port, port_open, wait_for, worker_process
-from streams.topics import create_topics, kafka_config
+from streams.topics import create_topics
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -32,16 +32,7 @@ IOT_LABEL = {"task": "product", "label_id": "product.iot_card_dash", "name": "ç‰
 
 def read_until(settings: Settings, topic: str, until, timeout_s: float = 60) -> list[tuple[bytes | None, bytes]]:
     """(key, value) of `topic` from the start until `until(records)` holds."""
-    consumer = Consumer({**kafka_config(settings), "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    records, deadline = [], time.monotonic() + timeout_s
-    try:
-        while not until(records) and time.monotonic() < deadline:
-            records += [(m.key(), m.value()) for m in consumer.consume(500, timeout=0.5) if m.error() is None]
-    finally:
-        consumer.close()
-    return records
+    return read_topic(settings, topic, until, timeout_s, record=lambda m: (m.key(), m.value()))
 
 
 def iot_call(path: Path, call_id: str) -> Path:
