@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import orjson
 import psutil
-from confluent_kafka import Consumer, TopicPartition
 from rapidfuzz.distance import LCSseq
 
 from streams.codec import decode, encode, now_ms
@@ -34,7 +33,7 @@ from streams.sample import write_sample
 from streams.settings import Settings
 from streams.stack import HOME, Process, worker_process
 from streams.summarise import summarise
-from streams.topics import create_topics, kafka_config
+from streams.topics import consumer_from_start, create_topics
 
 log = logging.getLogger(__name__)
 TASKS = ("product", "complaint")
@@ -74,10 +73,10 @@ MODE_ENV = {  # what each pipeline mode changes in the worker's configuration
 
 def bench_dialogues(data_dir: Path | None, work: Path) -> tuple[list[list[dict]], str]:
     """Turn lists with the data's own segment counts and lengths: CSDS dialogues, else the generated sample's calls."""
+    from training.data import load_calls, read_csds
+
     csds = data_dir / "csds_topic_train.jsonl" if data_dir else None
     if csds and csds.exists():
-        from training.data import read_csds
-
         # ASR knows two channels: third parties in the chat logs (merchant, courier) speak on the agent's side.
         dialogues = [[{"speaker": t["speaker"] if t["speaker"] == "customer" else "agent", "text": t["text"][:4000]}
                       for t in d.turns if t["text"].strip()] for d in read_csds(csds)]
@@ -85,11 +84,7 @@ def bench_dialogues(data_dir: Path | None, work: Path) -> tuple[list[list[dict]]
     sample = work / "sample"
     if not (sample / "transcript.jsonl").exists():
         write_sample(sample, calls=300, seed=11)
-    turns: dict[str, list[dict]] = {}
-    for event in map(orjson.loads, (sample / "transcript.jsonl").read_bytes().splitlines()):
-        if event["type"] == "segment":
-            turns.setdefault(event["call_id"], []).append({"speaker": event["speaker"], "text": event["text"]})
-    return list(turns.values()), "generated sample"
+    return [call.turns for call in load_calls(sample)], "generated sample"
 
 
 def call_events(call_id: str, user_id: str, turns: list[dict]) -> list[dict]:
@@ -216,14 +211,10 @@ class Finals:
     """Reads a lane's attribution topic; per call, when both final attributions arrived and how long they took."""
 
     def __init__(self, settings: Settings, event: str = "attribution") -> None:
-        self.topic = settings.topic(event)
-        self.consumer = Consumer({**kafka_config(settings), "group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False})
-        partitions = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
-        self.consumer.assign([TopicPartition(self.topic, p, 0) for p in partitions])
+        self.consumer = consumer_from_start(settings, settings.topic(event), "bench")
         self.latency_ms: dict[str, dict[str, int]] = {}  # call -> task -> end-to-end ms
         self.done_at: dict[str, int] = {}  # call -> produced_at of its last final
         self.provisional = 0
-        self.records: list[dict] = []
 
     def poll(self, timeout_s: float = 0.2) -> None:
         for message in self.consumer.consume(1000, timeout=timeout_s):
@@ -253,6 +244,10 @@ class Finals:
 
 class ReadyRecords(Finals):
     """The call_ready topic of an assembly-only lane: per final snapshot, its segments and when it was made."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "call_ready")
+        self.records: list[dict] = []
 
     def _take(self, record: dict) -> None:
         self.records.append({"final": record["final"], "segments": record["segment_count"], "ready_ts": record["ready_ts"]})
@@ -429,7 +424,7 @@ class Bench:
             calls.append(call_id)
             segments += len(turns)
         out.flush(60)
-        ready = ReadyRecords(lane.settings, "call_ready")
+        ready = ReadyRecords(lane.settings)
         cpu0 = self.monitor.cpu_s()
         self.monitor.reset_peaks()
         wall0 = time.monotonic()
