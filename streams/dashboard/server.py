@@ -255,7 +255,8 @@ async def _apply(app: web.Application, board: Board, event: str, message, live: 
         log.warning("skipped %s[%s]@%s: %s", message.topic, message.partition, message.offset, exc.reason)
         if event == "alert_ack":  # the dashboard is the consumer of record for acks; the worker owns the other inputs
             await app["producer"].send_and_wait(app["settings"].topic("dead_letter"), key=message.key, value=encode(
-                dead_letter(message.value, message.key, message.topic, message.partition, message.offset, exc.reason, exc.detail)))
+                dead_letter(message.value, message.key, message.topic, message.partition, message.offset, exc.reason, exc.detail,
+                            app["settings"].dead_letter_max_bytes)))
         return
     updates = board.apply(event, record)
     if live and updates:
