@@ -196,8 +196,10 @@ def triton_dist(home: Path = HOME) -> tuple[Path, Path]:
 
 class TritonServer:
     def __init__(self, model_repo: Path, log_dir: Path, http_port: int = 18000, grpc_port: int = 18001,
-                 metrics_port: int = 18002, host: str = "127.0.0.1", home: Path = HOME):
+                 metrics_port: int = 18002, host: str = "127.0.0.1", home: Path = HOME, extra_args: tuple[str, ...] = ()):
+        """`extra_args` go to tritonserver as they are (e.g. the --grpc-use-ssl options)."""
         self.model_repo, self.log_dir, self.host, self.home = Path(model_repo), Path(log_dir), host, home
+        self.extra_args = tuple(extra_args)
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
         self.process: Process | None = None
 
@@ -225,7 +227,7 @@ class TritonServer:
                 f"--cache-directory={dist / 'caches'}", "--model-control-mode=explicit", "--load-model=*",
                 f"--http-address={self.host}", f"--grpc-address={self.host}", f"--metrics-address={self.host}",
                 f"--http-port={self.http_port}", f"--grpc-port={self.grpc_port}", f"--metrics-port={self.metrics_port}",
-                "--log-verbose=0", "--exit-on-error=true", "--exit-timeout-secs=5"]
+                "--log-verbose=0", "--exit-on-error=true", "--exit-timeout-secs=5", *self.extra_args]
         # Never start from a folder holding `triton/`: the stub's sys.path[0] is the working directory.
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.process = Process("triton", argv, self.log_dir / "triton.log", env=env, cwd=self.log_dir).start()
