@@ -39,7 +39,7 @@ unit: $(BIN)/callqa $(BIN)/kustomize
 # the same pre-trained base), then every model and baseline scored by `callqa eval` on the fixed held-out splits.
 DATA ?= ../shared/data
 EVAL := .callqa/eval
-SCORERS := .callqa/models/default .callqa/ablation/clean/default .callqa/ablation/mix/default baseline:tfidf-lr baseline:lexical
+SCORERS := .callqa/models/default .callqa/ablation/clean/default .callqa/ablation/mix/default baseline:tfidf-lr baseline:lexical baseline:prior
 accuracy: $(BIN)/callqa
 	test -f .callqa/models/default/modules.json || $(BIN)/callqa train all
 	for mode in clean mix; do test -f .callqa/ablation/$$mode/default/modules.json || $(BIN)/callqa train all --start transfer \

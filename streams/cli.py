@@ -187,10 +187,10 @@ def train_all(ctx: typer.Context, models: Path = typer.Option(Path(".callqa/mode
 
 @app.command("eval")
 def evaluate(data: Path = typer.Argument(..., help="JSONL in ../shared/data's formats (CSDS dialogues or product texts)."),
-             model: str = typer.Option(".callqa/models/default", help="A model folder, or baseline:tfidf-lr / baseline:lexical."),
+             model: str = typer.Option(".callqa/models/default", help="A model folder, or baseline:tfidf-lr / baseline:lexical / baseline:prior."),
              labels: Path = typer.Option(None, help="Candidate label catalog (JSONL label events or one name per line)."),
              split: str = typer.Option("test", help="test: the fixed held-out splits; all: every record (an external file)."),
-             train_file: Path = typer.Option(None, help="Training data for baseline:tfidf-lr with --split all."),
+             train_file: Path = typer.Option(None, help="Training data for baseline:tfidf-lr and baseline:prior with --split all."),
              out: Path = typer.Option(None, help="Write the JSON report here.")) -> None:
     """Score a model or a baseline: top-1/top-3/macro-F1 (seen and unseen labels), accuracy, ROUGE-L of LCS summaries."""
     from training.evaluate import evaluate_file

@@ -73,6 +73,7 @@ class Dialogue:
     turns: list[dict]  # [{"speaker": "customer" | "agent", "text": ...}]
     labels: tuple[str, ...] = ()  # human labels (CSDS topics, product categories); empty when unlabelled
     summary: str = ""  # human summary, where there is one
+    topic_summaries: tuple[tuple[str, str], ...] = ()  # (label, the human summary of that topic's part), CSDS only
 
 
 CSDS_SPEAKERS = {"user": "customer", "agent": "agent"}
@@ -80,9 +81,11 @@ STC3_SPEAKERS = {"customer": "customer", "helpdesk": "agent"}
 
 
 def read_csds(path: Path) -> list[Dialogue]:
-    """CSDS-format dialogues: `turns[{speaker: user|agent, text}]`, `labels[]`, `summary`."""
+    """CSDS-format dialogues: `turns[{speaker: user|agent, text}]`, `labels[]`, `summary`, `topic_summaries[{topic, summary}]`."""
     return [Dialogue(r["id"], [{"speaker": CSDS_SPEAKERS.get(t["speaker"], t["speaker"]), "text": t["text"]} for t in r["turns"]],
-                     tuple(r.get("labels", ())), r.get("summary", "")) for r in read_jsonl(path)]
+                     tuple(r.get("labels", ())), r.get("summary", ""),
+                     tuple((s["topic"], s["summary"]) for s in r.get("topic_summaries", ()) if s.get("topic") and s.get("summary")))
+            for r in read_jsonl(path)]
 
 
 def read_products(path: Path) -> list[Dialogue]:

@@ -123,6 +123,22 @@ class TfidfLogRegScorer:
         return out
 
 
+class PriorScorer:
+    """The floor every scorer must clear: each label scored by how often it is a gold label in the training split,
+    whatever the dialogue says (labels never seen in training tie at 0)."""
+
+    name = "baseline:prior"
+
+    def __init__(self, train: list[Dialogue]) -> None:
+        self.counts: dict[str, int] = {}
+        for d in train:
+            for label in d.labels:
+                self.counts[label] = self.counts.get(label, 0) + 1
+
+    def scores(self, dialogues: list[Dialogue], task: str, label_names: list[str]) -> np.ndarray:
+        return np.tile(np.array([self.counts.get(name, 0) for name in label_names], dtype=float), (len(dialogues), 1))
+
+
 def longest_common_substring(name: str, text: str) -> int:
     """Length of the longest piece of `name` found in `text` (binary search: a common piece of length L has ones
     of every shorter length)."""
@@ -226,15 +242,18 @@ def load_label_names(path: Path, task: str | None = None) -> list[str]:
 
 
 def make_scorer(spec: str | Scorer, train: Callable[[], list[Dialogue]], console: Console | None = None) -> Scorer:
-    """A model folder, "baseline:tfidf-lr" or "baseline:lexical" (or a ready Scorer); training data only when needed."""
+    """A model folder, "baseline:tfidf-lr", "baseline:lexical" or "baseline:prior" (or a ready Scorer); training data
+    only when needed."""
     if not isinstance(spec, str):
         return spec
     if spec == "baseline:tfidf-lr":
         return TfidfLogRegScorer(train())
     if spec == "baseline:lexical":
         return LexicalScorer()
+    if spec == "baseline:prior":
+        return PriorScorer(train())
     if spec.startswith("baseline:"):
-        raise ValueError(f"unknown baseline {spec!r}: baseline:tfidf-lr or baseline:lexical")
+        raise ValueError(f"unknown baseline {spec!r}: baseline:tfidf-lr, baseline:lexical or baseline:prior")
     return ModelScorer(spec, console=console)
 
 

@@ -2,6 +2,7 @@
 (`{modules, optimizer, schedule, step, best_metric, history, config}` written atomically at each evaluation)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -28,13 +29,24 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def fingerprint(model_dir: Path) -> str:
+    """A digest of a saved model's files (its training report aside): what a stage started from."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(model_dir).rglob("*") if p.is_file() and p.name != "train_report.json"):
+        digest.update(str(path.relative_to(model_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def run(name: str, config, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule, work_dir: Path,
         step_fn: Callable[[int], dict], eval_fn: Callable[[], float], save_best: Callable[[], None]) -> dict:
     """Run `config.steps` steps of `step_fn` (which does forward, backward and the optimizer step and returns figures
     to log), evaluating every `config.eval_every` steps; `save_best` keeps the best model. Stops after
-    `config.patience` evaluations without gain. Resumes from `work_dir/state.pt` when its config is this one."""
+    `config.patience` evaluations without gain. Resumes from `work_dir/state.pt` when its config is this one and it
+    started from the same model (`config.init_dir`): a stage re-run after the one before it changed starts over."""
     work_dir.mkdir(parents=True, exist_ok=True)
     state_path, config_dict = work_dir / STATE, json.loads(json.dumps(asdict(config)))
+    config_dict["init_fingerprint"] = fingerprint(Path(config.init_dir))
     step, best, best_step, history, stale = 0, float("-inf"), 0, [], 0
     if state_path.exists():
         state = torch.load(state_path, weights_only=False)
@@ -45,7 +57,7 @@ def run(name: str, config, model: torch.nn.Module, optimizer: torch.optim.Optimi
             step, best, best_step, history, stale = state["step"], state["best_metric"], state["best_step"], state["history"], state["stale"]
             log.info("%s: resuming at step %d (best %.4f at %d)", name, step, best, best_step)
         else:
-            log.info("%s: %s is from another config; starting over", name, state_path)
+            log.info("%s: %s is from another config or start model; starting over", name, state_path)
     started, totals, window = time.time(), {}, 0
     model.train()
     with Progress(TextColumn(f"[bold]{name}[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

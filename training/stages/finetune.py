@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -29,7 +29,8 @@ class FinetuneConfig:
     products: str = str(SHARED_DATA / "online_shopping_train.jsonl")
     source_weights: tuple = (0.3, 0.4, 0.3)  # sample, csds, products: the share of each batch
     max_products: int = 20000
-    steps: int = 600
+    topic_summaries: bool = True  # CSDS: each topic's human summary is one more example of that topic (train split only)
+    steps: int = 1000
     batch_size: int = 24
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -73,6 +74,9 @@ def sources(config: FinetuneConfig, model: CallqaModel) -> tuple[dict, dict, dic
         for name in ("train", "valid"):
             (train if name == "train" else valid)["csds"] = [Example(render_dialogue_task(d, "topic", template), "csds.topic", d.labels)
                                                              for d in splits[name]]
+        if config.topic_summaries:
+            train["csds"] += [Example(render_dialogue_task(replace(d, turns=[{"speaker": "customer", "text": summary}]), "topic", template),
+                                      "csds.topic", (topic,)) for d in splits["train"] for topic, summary in d.topic_summaries]
     if config.products and Path(config.products).exists():
         splits = split_products(read_products(Path(config.products)))
         categories = sorted({d.labels[0] for d in splits["train"]})

@@ -116,3 +116,11 @@ def test_compare_markdown():
     assert lines[0] == "| file | scorer | test top-1 | test top-3 | test macro-F1 | unseen top-1 |"
     assert lines[2] == "| csds.jsonl | baseline:lexical | 50.0 | 75.0 | 25.0 | – |"
     assert lines[3].endswith("| 10.0 |")
+
+
+def test_prior_predicts_the_most_frequent_training_label():
+    from training.evaluate import PriorScorer
+
+    train = [Dialogue(str(i), [], labels) for i, labels in enumerate([("发票",), ("发票", "配送"), ("配送",), ("发票",)])]
+    scores = PriorScorer(train).scores([Dialogue("x", [{"speaker": "customer", "text": "配送"}])], "topic", ["配送", "会员", "发票"])
+    assert scores.tolist() == [[2.0, 0.0, 3.0]]

@@ -46,3 +46,60 @@ def test_each_stage_reads_what_the_one_before_wrote(tmp_path):
         out = next(a for a in args[before] if a.startswith("--out-dir="))
         assert f"--init-dir={out.split('=', 1)[1]}" in args[stage]
     assert (tmp_path / "m" / "sample-text.txt").read_text(encoding="utf-8") == "你好"
+
+
+def test_topic_summaries_add_examples_from_the_train_split_only(tmp_path):
+    import json
+    import re
+    from types import SimpleNamespace
+
+    from streams.render import DEFAULT_TEMPLATE
+    from training.data import read_csds, split_csds
+    from training.stages.finetune import FinetuneConfig, sources
+
+    topics = [f"主题{i}" for i in range(20)]
+    rows = [{"id": f"d{i}", "turns": [{"speaker": "user", "text": f"问{topics[i % 20]}"}], "labels": [topics[i % 20]],
+             "topic_summaries": [{"topic": topics[i % 20], "summary": f"摘要{i:03d}号"}]} for i in range(100)]
+    csds = tmp_path / "csds.jsonl"
+    csds.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    model = SimpleNamespace(template=DEFAULT_TEMPLATE)
+    splits = split_csds(read_csds(csds))
+    train, valid, _ = sources(FinetuneConfig(sample_dir="", csds=str(csds), products=""), model)
+    summarised = {(m.group(0), e.labels) for e in train["csds"] if (m := re.search(r"摘要\d{3}号", e.text))}
+    assert summarised == {(f"摘要{int(d.id[1:]):03d}号", d.labels) for d in splits["train"]}
+    assert len(train["csds"]) == 2 * len(splits["train"]) and len(valid["csds"]) == len(splits["valid"])
+    without = sources(FinetuneConfig(sample_dir="", csds=str(csds), products="", topic_summaries=False), model)[0]
+    assert len(without["csds"]) == len(splits["train"])
+
+
+def test_a_stage_resumes_only_from_the_same_config_and_start_model(tmp_path):
+    from dataclasses import dataclass
+
+    from training.loop import optimizer_for, run
+
+    @dataclass(frozen=True)
+    class Config:
+        init_dir: str
+        steps: int = 4
+        eval_every: int = 2
+        patience: int = 10
+        lr: float = 1e-2
+        weight_decay: float = 0.0
+
+    init = tmp_path / "init"
+    init.mkdir()
+    (init / "weights").write_bytes(b"a")
+
+    def stage(config):
+        model = torch.nn.Linear(2, 1)
+        optimizer, schedule = optimizer_for(model, config)
+        steps = []
+        run("t", config, model, optimizer, schedule, tmp_path / "work", lambda step: steps.append(step) or {}, lambda: 0.0,
+            lambda: None)
+        return steps
+
+    assert stage(Config(str(init))) == [1, 2, 3, 4]
+    assert stage(Config(str(init))) == []  # finished: resumed at its last step
+    (init / "weights").write_bytes(b"b")  # the stage before was run again
+    assert stage(Config(str(init))) == [1, 2, 3, 4]
+    assert stage(Config(str(init), steps=6)) == [1, 2, 3, 4, 5, 6]  # another config
