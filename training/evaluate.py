@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Protocol
@@ -130,10 +131,7 @@ class PriorScorer:
     name = "baseline:prior"
 
     def __init__(self, train: list[Dialogue]) -> None:
-        self.counts: dict[str, int] = {}
-        for d in train:
-            for label in d.labels:
-                self.counts[label] = self.counts.get(label, 0) + 1
+        self.counts = Counter(label for d in train for label in d.labels)
 
     def scores(self, dialogues: list[Dialogue], task: str, label_names: list[str]) -> np.ndarray:
         return np.tile(np.array([self.counts.get(name, 0) for name in label_names], dtype=float), (len(dialogues), 1))

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
 
 from streams.settings import Settings
 from streams.stack import Process, worker_process
-from streams.topics import consumer_from_start, create_topics, kafka_config
+from streams.topics import consumer_from_start, create_topics
 
 
 @dataclass
@@ -104,10 +103,9 @@ def all_final(calls) -> callable:
 
 def records_in(settings: Settings, topic: str) -> int:
     """Records in a topic so far (the sum of its end offsets): progress of a run, duplicates included."""
-    consumer = Consumer({**kafka_config(settings), "group.id": f"test-{uuid.uuid4().hex}"})
+    consumer = consumer_from_start(settings, topic, "test")
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
+        return sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in consumer.assignment())
     finally:
         consumer.close()
 

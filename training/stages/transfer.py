@@ -4,7 +4,6 @@ from files or from the pipeline's pseudo-label topic. Each step takes the gradie
 batch; when they point the same way (cosine > 0) both are applied, otherwise the pseudo gradient is dropped (X3)."""
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import dataclass
