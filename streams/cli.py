@@ -166,6 +166,7 @@ _stage("finetune", "finetune", "FinetuneConfig", "Stage 4 (per business need): m
 def train_all(ctx: typer.Context, models: Path = typer.Option(Path(".callqa/models"), help="Folder of the stages' outputs."),
               sample_dir: Path = typer.Option(Path(".callqa/sample/train"), help="The telecom sample (written if absent)."),
               quick: bool = typer.Option(False, "--quick", help="A tiny model from the sample alone, in minutes (tests)."),
+              profile: str = typer.Option("", help="default | demo | quick (--quick is quick)."),
               start: str = typer.Option("setup", help="First stage to run (the earlier ones' outputs must exist).")) -> None:
     """The whole four-stage build; extra options as STAGE.key=value (e.g. --finetune.steps=100)."""
     from training.build import STAGES, build_all
@@ -182,7 +183,8 @@ def train_all(ctx: typer.Context, models: Path = typer.Option(Path(".callqa/mode
         extra.setdefault(stage, []).append("--" + rest)
     if start not in STAGES:
         raise typer.BadParameter(f"--start takes one of {STAGES}")
-    console.print(build_all(models, sample_dir, quick=quick, extra=extra, stages=STAGES[STAGES.index(start):]))
+    stages = STAGES[STAGES.index(start):] if start != "setup" else None
+    console.print(build_all(models, sample_dir, quick=quick, extra=extra, stages=stages, profile=profile))
 
 
 @app.command("eval")
@@ -328,21 +330,29 @@ def _stack(kafka_data: Path, workers: int):
 
 
 def _serve(model: Path | None) -> Path:
-    """The model folder to serve (default: .callqa/models/default, built once from the training sample), exported
-    as the next version of triton_repo/ unless the newest version already is that model."""
+    """The model folder to serve, exported as the next version of triton_repo/ unless the newest version already is
+    that model: `model`, else the full build (.callqa/models/default, `callqa train all`) where there is one, else the
+    demo's model (.callqa/models-demo/default: the pretrained base fine-tuned on the telecom sample, built once in
+    minutes)."""
     from streams.sample import write_sample
     from streams.stack import HOME
     from training.export import REPO_DIR, export as export_model, versions
 
-    train_dir, model_dir = HOME / "sample" / "train", model or HOME / "models" / "default"
+    train_dir = HOME / "sample" / "train"
+    full = HOME / "models" / "default"
+    model_dir = model or (full if (full / "modules.json").exists() else HOME / "models-demo" / "default")
     if not (model_dir / "modules.json").exists():
         if not (train_dir / "truth.jsonl").exists():
             console.print("writing the training sample…")
             write_sample(train_dir, calls=1500, seed=1)
-        console.print("[bold]building the default model, four stages (once; later runs reuse it)…[/]")
+        profile = "default" if model_dir == full else "demo"
+        console.print(f"[bold]building the {profile} model (once; later runs reuse it): "
+                      + ("the four stages" if profile == "default" else
+                         "bge-small-zh-v1.5 from Maven Central, fine-tuned on the telecom sample for a few minutes;"
+                         " `callqa train all` builds the full model from ../shared/data") + "…[/]")
         from training.build import build_all
 
-        build_all(model_dir.parent, train_dir)
+        build_all(model_dir.parent, train_dir, profile=profile)
     served = versions(REPO_DIR, "callqa_encoder_decoder")
     info = "checkpoint/callqa_model.json"
     if not served or (REPO_DIR / "callqa_encoder_decoder" / str(served[-1]) / info).read_bytes() != (model_dir / "callqa_model.json").read_bytes():

@@ -41,19 +41,25 @@ class Module(nn.Module):
 
 class Seq2SeqBase(Module):
     """Any transformers encoder-decoder. The method takes the *decoder's* output: the model generates
-    `generate_tokens` tokens greedily and the decoder states that produced them are the generated information."""
+    `generate_tokens` tokens greedily and the decoder states that produced them are the generated information (with
+    one token, the state at the start position, which produces the first generated token: no generation needed).
+    `pool_from="encoder"` takes the encoder's states instead: the plain bi-encoder the method is compared with."""
 
-    config_keys = ("generate_tokens", "max_length")
+    config_keys = ("generate_tokens", "max_length", "pool_from")
     own_weights = False
 
-    def __init__(self, generate_tokens: int = 8, max_length: int = 448, model=None, tokenizer=None) -> None:
+    def __init__(self, generate_tokens: int = 8, max_length: int = 448, pool_from: str = "decoder", model=None,
+                 tokenizer=None) -> None:
         super().__init__()
-        self.generate_tokens, self.max_length = generate_tokens, max_length
+        if pool_from not in ("decoder", "encoder"):
+            raise ValueError(f"pool_from is decoder or encoder, not {pool_from!r}")
+        self.generate_tokens, self.max_length, self.pool_from = generate_tokens, max_length, pool_from
         self.model, self.tokenizer = model, tokenizer
 
     @property
     def hidden_size(self) -> int:
-        return self.model.config.d_model
+        config = self.model.config
+        return config.d_model if hasattr(config, "d_model") else config.decoder.hidden_size
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         features = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt",
@@ -63,13 +69,19 @@ class Seq2SeqBase(Module):
     def forward(self, features: dict) -> dict:
         encoder_states = self.model.get_encoder()(
             input_ids=features["input_ids"], attention_mask=features["attention_mask"]).last_hidden_state
-        with torch.no_grad():
-            generated = self.model.generate(
-                encoder_outputs=BaseModelOutput(last_hidden_state=encoder_states.detach()),
-                attention_mask=features["attention_mask"], max_new_tokens=self.generate_tokens,
-                min_new_tokens=self.generate_tokens, do_sample=False, num_beams=1)
-        decoder_input_ids = generated[:, : self.generate_tokens]  # [start, t1 .. t_{G-1}] produced t1 .. t_G
+        if self.pool_from == "encoder":
+            features["token_embeddings"], features["token_mask"] = encoder_states, features["attention_mask"].bool()
+            return features
         config = self.model.config
+        if self.generate_tokens == 1:
+            decoder_input_ids = torch.full((len(encoder_states), 1), config.decoder_start_token_id, device=encoder_states.device)
+        else:
+            with torch.no_grad():
+                generated = self.model.generate(
+                    encoder_outputs=BaseModelOutput(last_hidden_state=encoder_states.detach()),
+                    attention_mask=features["attention_mask"], max_new_tokens=self.generate_tokens,
+                    min_new_tokens=self.generate_tokens, do_sample=False, num_beams=1)
+            decoder_input_ids = generated[:, : self.generate_tokens]  # [start, t1 .. t_{G-1}] produced t1 .. t_G
         mask = (decoder_input_ids != config.pad_token_id) & (decoder_input_ids != config.eos_token_id)
         mask[:, 0] = True  # the start token is the pad token in T5-style models
         decoder = self.model(encoder_outputs=(encoder_states,), attention_mask=features["attention_mask"],
@@ -86,13 +98,23 @@ class Seq2SeqBase(Module):
     @classmethod
     def load(cls, path: Path) -> "Seq2SeqBase":
         config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
-        return cls(**config, model=AutoModelForSeq2SeqLM.from_pretrained(path / "hf"), tokenizer=AutoTokenizer.from_pretrained(path / "hf"))
+        model = AutoModelForSeq2SeqLM.from_pretrained(path / "hf")
+        if getattr(model.get_encoder(), "pooler", None) is not None:  # EncoderDecoderModel builds a BERT pooler it never uses
+            model.get_encoder().pooler = None
+        return cls(**config, model=model, tokenizer=AutoTokenizer.from_pretrained(path / "hf"))
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | Path, **config) -> "Seq2SeqBase":
         """Any local Hugging Face seq2seq checkpoint folder (no downloads)."""
         return cls(**config, model=AutoModelForSeq2SeqLM.from_pretrained(checkpoint, local_files_only=True),
                    tokenizer=AutoTokenizer.from_pretrained(checkpoint, local_files_only=True))
+
+    @classmethod
+    def from_encoder(cls, encoder, tokenizer, decoder_layers: int, warm_decoder: bool, **config) -> "Seq2SeqBase":
+        """A BERT encoder (pretrained or not) with a BERT decoder: training.pretrained.encoder_decoder."""
+        from training.pretrained import encoder_decoder
+
+        return cls(**config, model=encoder_decoder(encoder, tokenizer, decoder_layers, warm_decoder), tokenizer=tokenizer)
 
 
 class Pooling(Module):

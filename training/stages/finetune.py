@@ -27,18 +27,21 @@ class FinetuneConfig:
     sample_dir: str = ".callqa/sample/train"  # empty: no telecom sample
     csds: str = str(SHARED_DATA / "csds_topic_train.jsonl")  # empty or missing: not used
     products: str = str(SHARED_DATA / "online_shopping_train.jsonl")
-    source_weights: tuple = (0.3, 0.4, 0.3)  # sample, csds, products: the share of each batch
+    source_weights: tuple = (0.15, 0.45, 0.4)  # sample, csds, products: the share of each batch (products are short)
     max_products: int = 20000
     topic_summaries: bool = True  # CSDS: each topic's human summary is one more example of that topic (train split only)
-    steps: int = 1000
-    batch_size: int = 24
-    lr: float = 1e-3
+    steps: int = 450
+    batch_size: int = 16
+    lr: float = 3e-5  # the pretrained base
+    head_lr: float = 1e-3  # the projection layers, new in stage 1
     weight_decay: float = 0.01
     scale: float = 20.0
+    pool_from: str = ""  # empty: as the model was set up; "encoder": the plain bi-encoder the method is compared with
     valid_share: float = 0.15  # of the sample; CSDS and products have fixed splits
-    valid_per_source: int = 300
-    eval_every: int = 100
+    valid_per_source: int = 150
+    eval_every: int = 75
     patience: int = 3  # evaluations without gain before stopping (converged)
+    bf16: bool = True
     seed: int = 13
     threads: int = 2
 
@@ -104,7 +107,7 @@ def match_loss(model: CallqaModel, batch: list[Example], labelsets: dict, scale:
 
 
 @torch.no_grad()
-def evaluate(model: CallqaModel, valid: dict[str, list[Example]], labelsets: dict, batch_size: int = 64) -> dict[str, float]:
+def evaluate(model: CallqaModel, valid: dict[str, list[Example]], labelsets: dict, batch_size: int = 16) -> dict[str, float]:
     """Top-1 per source (correct when the best label is one of the true ones) against the whole label set."""
     model.eval()
     vectors = {name: model.encode(texts) for name, (_, texts) in labelsets.items()}
@@ -127,13 +130,15 @@ def train(config: FinetuneConfig) -> dict:
     rng = random.Random(config.seed)
     out_dir = Path(config.out_dir)
     model = load(config.init_dir)
+    if config.pool_from:
+        model.base.pool_from = config.pool_from
     train_sets, valid, labelsets = sources(config, model)
     names = [n for n in ("sample", "csds", "products") if train_sets.get(n)]
     if not names:
         raise ValueError("fine-tune needs labelled data: sample_dir, csds or products")
     weights = [config.source_weights[("sample", "csds", "products").index(n)] for n in names]
     log.info("fine-tune examples: %s train, %s valid", {n: len(train_sets[n]) for n in names}, {n: len(v) for n, v in valid.items()})
-    optimizer, schedule = optimizer_for(model, config)
+    optimizer, schedule = optimizer_for(model, config, head=model[2])  # model[2]: the projection
     last_scores: dict[str, float] = {}
 
     def step_fn(step: int) -> dict:

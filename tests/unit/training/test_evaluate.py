@@ -112,9 +112,10 @@ def test_compare_markdown():
              "metrics": {"test": {"top1": 0.5, "top3": 0.75, "macro_f1": 0.25}}},
             {"file": "/x/csds.jsonl", "scorer": "model:m", "summaries": None,
              "metrics": {"test": {"top1": 0.6, "top3": 0.8, "macro_f1": 0.3}, "unseen": {"top1": 0.1}}}]
+    rows[0]["metrics"]["test"]["top1_ci95"] = [0.4, 0.6]
     lines = compare(rows).splitlines()
     assert lines[0] == "| file | scorer | test top-1 | test top-3 | test macro-F1 | unseen top-1 |"
-    assert lines[2] == "| csds.jsonl | baseline:lexical | 50.0 | 75.0 | 25.0 | – |"
+    assert lines[2] == "| csds.jsonl | baseline:lexical | 50.0 (40.0–60.0) | 75.0 | 25.0 | – |"
     assert lines[3].endswith("| 10.0 |")
 
 
@@ -124,3 +125,12 @@ def test_prior_predicts_the_most_frequent_training_label():
     train = [Dialogue(str(i), [], labels) for i, labels in enumerate([("发票",), ("发票", "配送"), ("配送",), ("发票",)])]
     scores = PriorScorer(train).scores([Dialogue("x", [{"speaker": "customer", "text": "配送"}])], "topic", ["配送", "会员", "发票"])
     assert scores.tolist() == [[2.0, 0.0, 3.0]]
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
+    from training.evaluate import bootstrap_ci
+
+    small, large = bootstrap_ci([True, False] * 10), bootstrap_ci([True, False] * 500)
+    assert small[0] < 0.5 < small[1] and large[0] < 0.5 < large[1]
+    assert large[1] - large[0] < small[1] - small[0]
+    assert bootstrap_ci([True] * 5) == [1.0, 1.0]

@@ -6,13 +6,25 @@ from training.config import override
 from training.data import build_vocab
 from training.model import build, load
 from training.stages.finetune import FinetuneConfig
-from training.stages.setup import SetupConfig, new_base
+import pytest
+
+from training.modules import Seq2SeqBase
+from training.stages.setup import SetupConfig, tiny_encoder
+
+TEXTS = ["用户：我的流量不够用。客服：好的。", "当前对话属于什么产品？"]
 
 
-def test_model_round_trip(tmp_path):
-    config = override(SetupConfig(), ["--d-model=32", "--d-ff=64", "--num-heads=2", "--num-layers=1",
-                                         "--num-decoder-layers=1", "--generate-tokens=2", "--max-length=64", "--vocab=build"])
-    base = new_base(config, ["用户：我的流量不够用。客服：好的。", "当前对话属于什么产品？"], tmp_path / "work")
+def tiny_base(tmp_path, generate_tokens=2, warm=True, pool_from="decoder") -> Seq2SeqBase:
+    config = override(SetupConfig(), ["--base=tiny", "--hidden-size=32", "--intermediate-size=64", "--num-heads=2",
+                                         "--num-layers=2", "--max-length=64"])
+    encoder, tokenizer = tiny_encoder(config, TEXTS, tmp_path / "work")
+    return Seq2SeqBase.from_encoder(encoder, tokenizer, decoder_layers=1, warm_decoder=warm,
+                                    generate_tokens=generate_tokens, max_length=64, pool_from=pool_from)
+
+
+@pytest.mark.parametrize("generate_tokens,pool_from", [(2, "decoder"), (1, "decoder"), (1, "encoder")])
+def test_model_round_trip(tmp_path, generate_tokens, pool_from):
+    base = tiny_base(tmp_path, generate_tokens, pool_from=pool_from)
     model = build(base, DEFAULT_TEMPLATE, (48, 16)).eval()
     texts = ["我的流量不够用", "好的"]
     with torch.no_grad():
@@ -38,3 +50,28 @@ def test_override_rejects_unknown_keys_and_bad_types():
 def test_build_vocab_has_bert_specials(tmp_path):
     tokens = build_vocab(["流量5G"], tmp_path / "v.txt").read_text(encoding="utf-8").split("\n")
     assert tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and "##5" in tokens and "流" in tokens
+
+
+def test_warm_decoder_copies_the_encoder_and_starts_cross_attention_as_self_attention(tmp_path):
+    base = tiny_base(tmp_path, warm=True)
+    encoder, decoder = base.model.get_encoder(), base.model.get_decoder()
+    last, first = encoder.encoder.layer[-1], decoder.bert.encoder.layer[0]
+    torch.testing.assert_close(first.attention.self.query.weight, last.attention.self.query.weight)
+    torch.testing.assert_close(first.crossattention.self.key.weight, last.attention.self.key.weight)
+    torch.testing.assert_close(decoder.bert.embeddings.word_embeddings.weight, encoder.embeddings.word_embeddings.weight)
+    assert decoder.cls.predictions.decoder.weight is decoder.bert.embeddings.word_embeddings.weight  # tied output
+    fresh = tiny_base(tmp_path, warm=False).model.get_decoder().bert.encoder.layer[0]
+    assert not torch.equal(fresh.crossattention.self.key.weight, last.attention.self.key.weight)
+
+
+def test_one_generated_token_is_the_start_state(tmp_path):
+    """generate_tokens=1 skips generation: the vector is the decoder's state at the start position, the same one
+    that a generation of two tokens pools first."""
+    base = tiny_base(tmp_path, generate_tokens=1).eval()
+    with torch.no_grad():
+        one = base(base.tokenize(TEXTS))
+    assert one["token_embeddings"].shape[1] == 1 and one["token_mask"].all()
+    base.generate_tokens = 2
+    with torch.no_grad():
+        two = base(base.tokenize(TEXTS))
+    torch.testing.assert_close(two["token_embeddings"][:, 0], one["token_embeddings"][:, 0], atol=1e-5, rtol=0)

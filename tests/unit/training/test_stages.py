@@ -6,7 +6,7 @@ import torch
 from training.build import STAGES, stage_args
 from training.retrain import training_records
 from training.stages.pretrain import MASK, mask_spans
-from training.stages.transfer import flat_grad
+from training.stages.transfer import agreement_params, cosine_summary, gradient_cosine
 
 
 def test_mask_spans_restores_the_text():
@@ -21,10 +21,35 @@ def test_mask_spans_restores_the_text():
     assert 0 < sum(map(len, spans)) <= len(text) * 0.15 + 5
 
 
-def test_flat_grad_covers_parameters_without_gradients():
-    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))
-    a.grad = torch.tensor([1.0, 2.0])
-    assert flat_grad([a, b]).tolist() == [1.0, 2.0, 0.0, 0.0, 0.0]
+def test_gradient_cosine_is_the_cosine_of_the_concatenated_gradients():
+    a, b, c = (torch.nn.Parameter(torch.ones(n)) for n in (2, 3, 1))
+    first = {id(a): torch.tensor([1.0, 2.0]), id(b): torch.tensor([0.0, 1.0, -1.0])}  # c had no fine gradient
+    a.grad, b.grad, c.grad = torch.tensor([2.0, -1.0]), torch.tensor([1.0, 1.0, 1.0]), torch.tensor([3.0])
+    flat_first, flat_second = torch.tensor([1.0, 2.0, 0.0, 1.0, -1.0, 0.0]), torch.tensor([2.0, -1.0, 1.0, 1.0, 1.0, 3.0])
+    expected = torch.nn.functional.cosine_similarity(flat_first, flat_second, dim=0).item()
+    assert abs(gradient_cosine(first, [a, b, c]) - expected) < 1e-6
+    assert abs(gradient_cosine(first, [a]) - 0.0) < 1e-6  # (1,2)·(2,-1) = 0
+
+
+def test_gradient_agreement_leaves_out_the_embedding_tables():
+    from transformers import BertConfig, BertModel
+
+    bert = BertModel(BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16))
+    names = {id(p): n for n, p in bert.named_parameters()}
+    compared = [names[id(p)] for p in agreement_params(bert, "transformer")]
+    assert compared and not any("embeddings" in n for n in compared)
+    assert len(agreement_params(bert, "all")) == len(list(bert.parameters()))
+    summary = cosine_summary([-0.5, 0.1, 0.2, 0.3])
+    assert summary["n"] == 4 and summary["positive_share"] == 0.75 and summary["p50"] == 0.15
+
+
+def test_the_demo_profile_fine_tunes_the_set_up_model_on_the_sample(tmp_path):
+    from training.build import DEMO_STAGES
+
+    args = stage_args(tmp_path / "m", tmp_path / "sample", "demo")
+    assert DEMO_STAGES == ("setup", "finetune")
+    assert f"--init-dir={tmp_path / 'm' / 'setup'}" in args["finetune"] and "--csds=" in args["finetune"]
+    assert not any(a.startswith("--base=") for a in args["setup"])  # the default base: bge
 
 
 def test_late_human_label_moves_a_call_from_pseudo_to_fine_data():
@@ -40,7 +65,7 @@ def test_each_stage_reads_what_the_one_before_wrote(tmp_path):
     sample = tmp_path / "sample"
     sample.mkdir()
     (sample / "transcript.jsonl").write_text('{"type": "segment", "text": "你好"}\n', encoding="utf-8")
-    args = stage_args(tmp_path / "m", sample, quick=True)
+    args = stage_args(tmp_path / "m", sample, "quick")
     assert list(args) == list(STAGES)
     for before, stage in zip(STAGES, STAGES[1:]):
         out = next(a for a in args[before] if a.startswith("--out-dir="))
