@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     complaint_alert_threshold: float = 0.3
     review_margin_threshold: float = 0.02
     alert_on_provisional: bool = False
+    # A call's state (and its snapshots) is one Kafka record: segments past these bounds are dead letters
+    # `call_too_large` (100,000 characters is about 7 hours of speech; the state stays well under 1 MB).
+    max_call_segments: int = 2000
+    max_call_chars: int = 100_000
     dead_letter_max_bytes: int = 256 * 1024  # larger inputs keep their head in the dead letter (see codec.dead_letter)
     template_version: str = DEFAULT_TEMPLATE.version
     context_template: str = DEFAULT_TEMPLATE.context
