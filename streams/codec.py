@@ -110,8 +110,8 @@ def _apply_plan(record: dict, plan: list, where: str, normalise: bool) -> None:
         elif sub == "int":
             record[name] = [int(v) if isinstance(v, float) else v for v in value]
         elif isinstance(sub, tuple):
-            if normalise:
-                record[name] = [_text(v, sub[1], f"{where}{name}[]") for v in value]
+            if normalise:  # an item that normalises to nothing is dropped (an empty keyword would match every call)
+                record[name] = [t for t in (_text(v, sub[1], f"{where}{name}[]") for v in value) if t]
         else:
             for item in value:
                 _apply_plan(item, sub, f"{where}{name}[].", normalise)
