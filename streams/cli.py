@@ -254,8 +254,11 @@ def redaction(n: int = typer.Option(2000, help="Utterances of each kind (with id
               out: Path = typer.Option(Path(".callqa/redaction-report.json"))) -> None:
     """Measure personal-data redaction: recall per identifier kind, share of clean text masked."""
     from streams.redact_eval import main as measure_main
+    from streams.redact_words_eval import main as measure_words
 
     measure_main([str(out), "--n", str(n), "--seed", str(seed)])
+    # names, addresses, WeChat ids, plates, passports: a set of their own
+    measure_words([str(out.with_name(out.stem + "-words.json")), "--n", str(max(n // 4, 50)), "--seed", str(seed)])
 
 
 @app.command()
