@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     dashboard_token: SecretStr | None = None  # login token; `callqa dashboard` generates one when unset
     dashboard_history_s: int = 7200  # how far back the dashboard reads calls, alerts and counts at start
     dashboard_max_calls: int = 500  # calls kept for the call list (the oldest finished ones go first)
+    dashboard_session_ttl_s: float = 8 * 3600  # a session ends after this (a shift), or at logout
+    dashboard_login_max_failures: int = 5  # failed logins per client address within the window, then refused (429)
+    dashboard_login_window_s: float = 300.0
 
     def topic(self, event: str) -> str:
         return f"{self.topic_prefix}.{event}.v1"
