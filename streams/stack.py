@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from streams import model_control
+
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy" / "local"
@@ -227,7 +229,13 @@ class TritonServer:
                 f"--cache-directory={dist / 'caches'}", "--model-control-mode=explicit", "--load-model=*",
                 f"--http-address={self.host}", f"--grpc-address={self.host}", f"--metrics-address={self.host}",
                 f"--http-port={self.http_port}", f"--grpc-port={self.grpc_port}", f"--metrics-port={self.metrics_port}",
-                "--log-verbose=0", "--exit-on-error=true", "--exit-timeout-secs=5", *self.extra_args]
+                "--log-verbose=0", "--exit-on-error=true",
+                # Unloading the Python-backend models takes several seconds on a busy machine: with 5 s, every
+                # clean stop ended "Exit timeout expired" and exit 1.
+                "--exit-timeout-secs=20",
+                # Model control (explicit mode: the retrain loads each new version) only with the repository's
+                # token: any other local process may infer, not load or unload (streams/model_control.py).
+                *model_control.server_args(model_control.token(self.model_repo, create=True)), *self.extra_args]
         # Never start from a folder holding `triton/`: the stub's sys.path[0] is the working directory.
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.process = Process("triton", argv, self.log_dir / "triton.log", env=env, cwd=self.log_dir).start()
