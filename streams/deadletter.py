@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
+from aiokafka.partitioner import murmur2
+
 from streams.app import app, settings
+from streams.channels import repartition_topics
 from streams.codec import DecodeError, dead_letter, decode, encode
 
 log = logging.getLogger(__name__)
@@ -62,22 +65,45 @@ def tombstone_key(message) -> str:
 Handler = Callable[[object, dict], Awaitable[None]]
 
 
+def home_partition(key: bytes, partitions: int) -> int:
+    """The partition murmur2 (the Java client's, aiokafka's, the worker's own producer's) gives `key`."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+async def forwarded(message, event: str) -> bool:
+    """Forward a record of an input topic that is not on its key's murmur2 partition to the worker's repartition
+    topic of that input, at that partition, naming where it came in (ORIGIN_HEADER); True when it was."""
+    if event not in repartition_topics or message.topic != settings.topic(event) or message.key is None:
+        return False
+    partition = home_partition(message.key, settings.partitions)
+    if message.partition == partition:
+        return False
+    await repartition_topics[event].send(key=message.key, value=message.value, partition=partition,
+                                         headers=[(ORIGIN_HEADER, f"{message.topic}:{message.partition}:{message.offset}".encode())])
+    return True
+
+
 async def each_record(stream, event, handle: Handler, key_field: str | None = None,
                       on_tombstone: Callable[[object, str], Awaitable[None]] | None = None,
-                      normalise: bool = True, stream_events=None) -> None:
+                      normalise: bool = True, stream_events=None, repartition: str | None = None) -> None:
     """Decode each record of `stream` as `event` (codec.decode), check its key, and `await handle(event_, record)`.
     A record that does not decode, whose key is not its id, or whose handling raises is a dead letter (reason, or
     `internal_error` with the exception); the stream goes on. `on_tombstone(event_, key)` takes null values when
     given (compacted topics: a tombstone deletes its key). Free text is normalised (the inputs' edge) unless
-    `normalise` is false (the worker's own topics)."""
+    `normalise` is false (the worker's own topics). With `repartition` (an input's event name), a valid record that
+    is not on its key's murmur2 partition is forwarded to the worker's repartition topic and handled from there."""
     async for event_ in (stream_events if stream_events is not None else stream.events()):
         message = event_.message
         try:
             if message.value is None and on_tombstone is not None:
-                await on_tombstone(event_, tombstone_key(message))
+                key = tombstone_key(message)
+                if not (repartition and await forwarded(message, repartition)):
+                    await on_tombstone(event_, key)
                 continue
             record = decode(message.value, event, normalise)
             key_matches(message, record, key_field)
+            if repartition and await forwarded(message, repartition):
+                continue
             await handle(event_, record)
         except DecodeError as exc:
             await send_dead_letter(message, exc.reason, exc.detail)

@@ -97,4 +97,4 @@ async def assemble_event(event_, event: dict) -> None:
 
 @app.agent(transcript_topic, name="callqa.assemble")
 async def assemble(stream):
-    await each_record(stream, TRANSCRIPT_EVENTS, assemble_event, key_field="call_id")
+    await each_record(stream, TRANSCRIPT_EVENTS, assemble_event, key_field="call_id", repartition="transcript")

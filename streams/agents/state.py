@@ -9,6 +9,7 @@ from streams.app import app
 from streams.channels import account_topic, human_label_topic, label_topic
 from streams.deadletter import each_record
 from streams.tables import accounts, human_labels, labels
+from streams.topics import REPARTITIONED
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ def _upsert_agent(topic, table, event: str, key_field: str):
             log.info("%s[%s]@%s: tombstone, %s deleted", message.topic, message.partition, message.offset, event)
 
     async def upsert(stream):
-        await each_record(stream, event, store, key_field=key_field, on_tombstone=delete)
+        await each_record(stream, event, store, key_field=key_field, on_tombstone=delete,
+                          repartition=event if event in REPARTITIONED else None)
 
     upsert.__name__ = f"upsert_{event}"
     return app.agent(topic, name=f"callqa.upsert_{event}")(upsert)

@@ -77,3 +77,24 @@ async def test_a_forwarded_record_is_dead_lettered_at_its_origin():
     dead = await run([forwarded], _boom, key_field="call_id")
     assert (dead[0]["source_topic"], dead[0]["source_partition"], dead[0]["source_offset"]) == ("callqa.transcript.v1", 3, 77)
     assert dead[0]["idempotency_key"] == "callqa.transcript.v1:3:77"
+
+
+@pytest.mark.asyncio
+async def test_a_record_off_its_murmur2_partition_is_forwarded(monkeypatch):
+    """Issue 17: a producer with another partitioner (librdkafka's consistent_random) put keys where the joins do not
+    look; such records go through the worker's own repartition topic, at their murmur2 partition."""
+    forward = AsyncMock()
+    monkeypatch.setattr(deadletter.repartition_topics["transcript"], "send", forward)
+    home = deadletter.home_partition(b"c1", deadletter.settings.partitions)
+    handled = []
+
+    async def handle(event_, record):
+        handled.append(event_.message.partition)
+
+    away, at_home = event(orjson.dumps(SEGMENT), offset=5), event(orjson.dumps(SEGMENT), offset=6)
+    away.message.partition, at_home.message.partition = (home + 1) % deadletter.settings.partitions, home
+    dead = await run([away, at_home], handle, key_field="call_id", repartition="transcript")
+    assert dead == [] and handled == [home]
+    sent = forward.await_args.kwargs
+    assert sent["partition"] == home and sent["key"] == b"c1" and sent["value"] == orjson.dumps(SEGMENT)
+    assert sent["headers"] == [(deadletter.ORIGIN_HEADER, f"callqa.transcript.v1:{away.message.partition}:5".encode())]
