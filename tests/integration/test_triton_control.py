@@ -36,6 +36,8 @@ def test_model_control_needs_the_token_and_a_clean_stop_exits_0(triton_server):
     assert client.is_model_ready("callqa_embed") and client.get_model_metadata("callqa_embed").name == "callqa_embed"
     client.close()
 
-    triton_server.stop()
-    assert triton_server.process.proc.returncode == 0, "Triton's clean stop printed exit 1 (its exit timeout expired)"
-    triton_server.start()
+    try:
+        triton_server.stop()
+        assert triton_server.process.proc.returncode == 0, "Triton's clean stop printed exit 1 (its exit timeout expired)"
+    finally:
+        triton_server.start()  # the session's server, for the tests after this one
