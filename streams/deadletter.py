@@ -10,6 +10,7 @@ from aiokafka.partitioner import murmur2
 from streams.app import app, settings
 from streams.channels import repartition_topics
 from streams.codec import DecodeError, dead_letter, decode, encode
+from streams.topics import REPARTITIONED, repartition_topic
 
 log = logging.getLogger(__name__)
 dead_letter_topic = app.topic(settings.topic("dead_letter"), key_serializer="raw", value_serializer="raw")
@@ -17,12 +18,20 @@ ORIGIN_HEADER = "callqa-origin"  # on records the worker forwards through its ow
 DEAD_LETTER_KEY_BYTES = 1024  # a hostile 900 KB key must not make a dead letter larger than the broker accepts
 
 
+_REPARTITION_TOPICS = {repartition_topic(settings, event) for event in REPARTITIONED}
+
+
 def origin(message) -> tuple[str, int, int]:
-    """Where the record first came in: its own position, or the one a repartition topic's header names."""
-    for name, value in _headers(message):
-        if name == ORIGIN_HEADER and value:
-            topic, partition, offset = value.decode().rsplit(":", 2)
-            return topic, int(partition), int(offset)
+    """Where the record first came in: its own position, or, read from the worker's own repartition topic, the one
+    its header names (a producer's header of that name on an input topic is not believed)."""
+    if message.topic in _REPARTITION_TOPICS:
+        for name, value in _headers(message):
+            if name == ORIGIN_HEADER and value:
+                try:
+                    topic, partition, offset = value.decode().rsplit(":", 2)
+                    return topic, int(partition), int(offset)
+                except (UnicodeDecodeError, ValueError):
+                    break
     return message.topic, message.partition, message.offset
 
 

@@ -74,9 +74,14 @@ async def test_a_tombstone_goes_to_its_handler_with_its_key():
 async def test_a_forwarded_record_is_dead_lettered_at_its_origin():
     forwarded = event(orjson.dumps(SEGMENT), headers=[(deadletter.ORIGIN_HEADER, b"callqa.transcript.v1:3:77")])
     forwarded.message.topic = "callqa-worker-transcript-repartition"
-    dead = await run([forwarded], _boom, key_field="call_id")
+    # the same header on an input topic, or a malformed one, is not believed
+    forged = event(orjson.dumps(SEGMENT), offset=8, headers=[(deadletter.ORIGIN_HEADER, b"callqa.transcript.v1:3:77")])
+    garbled = event(orjson.dumps(SEGMENT), offset=9, headers=[(deadletter.ORIGIN_HEADER, b"\xff:x")])
+    garbled.message.topic = "callqa-worker-transcript-repartition"
+    dead = await run([forwarded, forged, garbled], _boom, key_field="call_id")
     assert (dead[0]["source_topic"], dead[0]["source_partition"], dead[0]["source_offset"]) == ("callqa.transcript.v1", 3, 77)
     assert dead[0]["idempotency_key"] == "callqa.transcript.v1:3:77"
+    assert [d["idempotency_key"] for d in dead[1:]] == ["callqa.transcript.v1:0:8", "callqa-worker-transcript-repartition:0:9"]
 
 
 @pytest.mark.asyncio
