@@ -40,19 +40,27 @@ def outputs(settings) -> dict:
 
 def assert_same_outputs(got: dict, expected: dict) -> None:
     """What must equal an undisturbed run's, by idempotency key: final attributions (label, top-k order, segments,
-    account known; scores within 1e-5, as Triton's batching can move them by ~1e-7), pseudo-labels (text and summary),
+    account known; scores within 1e-5, as Triton's batching can move them by ~1e-7, so labels that tie within that
+    may come in either order, and such a call's alerts follow its label), pseudo-labels (text and summary),
     alerts and dead letters. Timings and production times differ by nature."""
     finals = {k: a for k, a in got["attribution"].items() if a["final"]}
     expected_finals = {k: a for k, a in expected["attribution"].items() if a["final"]}
     assert set(finals) == set(expected_finals)
+    ties = set()  # calls whose two best labels scored within 1e-5: batching may order them either way
     for k, a in finals.items():
         e = expected_finals[k]
-        assert (a["label_id"], [t["label_id"] for t in a["top_k"]], a["segment_count"], a["account_known"]) == \
-               (e["label_id"], [t["label_id"] for t in e["top_k"]], e["segment_count"], e["account_known"]), k
+        assert (a["segment_count"], a["account_known"]) == (e["segment_count"], e["account_known"]), k
         assert abs(a["score"] - e["score"]) <= 1e-5, k
+        got_scores, expected_scores = ({t["label_id"]: t["score"] for t in x["top_k"]} for x in (a, e))
+        assert all(abs(got_scores[l] - s) <= 1e-5 for l, s in expected_scores.items() if l in got_scores), k
+        if a["label_id"] != e["label_id"]:  # only a tie may flip: the undisturbed run scored this label as high
+            assert abs(expected_scores.get(a["label_id"], -2.0) - e["score"]) <= 1e-5, k
+            ties.add(k.split(":")[0])
     assert {k: (p["context_text"], p["summary"]) for k, p in got["pseudo_label"].items()} == \
            {k: (p["context_text"], p["summary"]) for k, p in expected["pseudo_label"].items()}
-    assert {k: a["label_id"] for k, a in got["alert"].items()} == {k: a["label_id"] for k, a in expected["alert"].items()}
+    assert {k for k in got["alert"] if k.split(":")[0] not in ties} == {k for k in expected["alert"] if k.split(":")[0] not in ties}
+    assert {k: a["label_id"] for k, a in got["alert"].items() if k.split(":")[0] not in ties} == \
+           {k: a["label_id"] for k, a in expected["alert"].items() if k.split(":")[0] not in ties}
     assert sorted(d["reason"] for d in got["dead_letter"].values()) == sorted(d["reason"] for d in expected["dead_letter"].values())
 
 
