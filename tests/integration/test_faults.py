@@ -54,7 +54,9 @@ def assert_same_outputs(got: dict, expected: dict) -> None:
         got_scores, expected_scores = ({t["label_id"]: t["score"] for t in x["top_k"]} for x in (a, e))
         assert all(abs(got_scores[l] - s) <= 1e-5 for l, s in expected_scores.items() if l in got_scores), k
         if a["label_id"] != e["label_id"]:  # only a tie may flip: the undisturbed run scored this label as high
-            assert abs(expected_scores.get(a["label_id"], -2.0) - e["score"]) <= 1e-5, k
+            # (a label outside its top-k tied too when the whole top-k ties with the best)
+            floor = expected_scores.get(a["label_id"], min(expected_scores.values()))
+            assert abs(floor - e["score"]) <= 1e-5, k
             ties.add(k.split(":")[0])
     assert {k: (p["context_text"], p["summary"]) for k, p in got["pseudo_label"].items()} == \
            {k: (p["context_text"], p["summary"]) for k, p in expected["pseudo_label"].items()}
