@@ -256,16 +256,42 @@ def redaction(n: int = typer.Option(2000, help="Utterances of each kind (with id
               out: Path = typer.Option(Path(".callqa/redaction-report.json"))) -> None:
     """Measure personal-data redaction: recall per identifier kind, share of clean text masked."""
     from streams.redact_eval import main as measure_main
+    from streams.redact_words_eval import main as measure_words
 
     measure_main([str(out), "--n", str(n), "--seed", str(seed)])
+    # names, addresses, WeChat ids, plates, passports: a set of their own
+    measure_words([str(out.with_name(out.stem + "-words.json")), "--n", str(max(n // 4, 50)), "--seed", str(seed)])
 
 
 @app.command()
-def up(workers: int = typer.Option(1, help="Faust workers to run.")) -> None:
-    """Start Kafka, Triton and the workers on this machine and keep them running until Ctrl-C."""
+def up(workers: int = typer.Option(1, help="Faust workers to run."),
+       model: Path = typer.Option(None, help="Model folder to serve, exported when it is not the newest version (like "
+                                             "the demo's; default: the newest version in triton_repo/, else "
+                                             ".callqa/models/default, built if absent)."),
+       catalog: Path = typer.Option(None, help="Label catalog (JSONL) to publish once the stack is up (default: the "
+                                               "sample's; publishing the same catalog again at each start is "
+                                               "harmless)."),
+       accounts: Path = typer.Option(None, help="Accounts (JSONL) to publish too."),
+       publish_catalog: bool = typer.Option(True, "--catalog-publish/--no-catalog-publish",
+                                            help="Publish the catalog (off: the catalog topic is fed elsewhere).")) -> None:
+    """Start Kafka, Triton and the workers on this machine and keep them running until Ctrl-C. With a model and a
+    catalog (the defaults), calls sent to callqa.transcript.v1 are attributed."""
+    from streams.replay import publish as publish_file
+    from streams.sample import write_sample
     from streams.stack import HOME
+    from training.export import REPO_DIR, versions
 
+    if model is not None or not versions(REPO_DIR, "callqa_encoder_decoder"):
+        _serve(model)
+    if publish_catalog and catalog is None:
+        catalog = HOME / "sample" / "up" / "catalog.jsonl"
+        if not catalog.exists():
+            write_sample(catalog.parent, calls=1, seed=2)
     with _stack(HOME / "kafka" / "data", workers) as running:
+        settings = _settings()
+        for event, path in (("label", catalog if publish_catalog else None), ("account", accounts)):
+            if path is not None:
+                console.print(f"published {publish_file(settings, event, path)} records of {path} to {settings.topic(event)}")
         console.print({k: v for k, v in running.items() if k != "dashboard_token"})
         _print_dashboard(running)
         try:

@@ -30,9 +30,11 @@ How a number is read:
 Kept: amounts (29元, 20.5元, 12345元), dates (2024年3月5日, 2024-03-05), times (10:30), percentages, allowances (30G,
 1000M宽带), plan and model names (校园学霸29元套餐, iPhone 15, 小米13), service numbers (10086, 95588), short counts,
 last-four digits (尾号5678). E-mail read out (zhangsan艾特163点com, li.si at qq dot com) is found too.
-Not handled: numbers read in Chinese shorter than 7 characters (验证码四五六七八九), WeChat IDs, e-mail with spaces
-inside the name, names and addresses ([姓名], [地址]), and an identifier split across two ASR segments: redact the
-assembled text, not each segment, wherever a number can straddle segments.
+Names, street addresses, WeChat ids, licence plates and passports ([姓名] [地址] [账号] [车牌号] [护照号]) are found by
+`streams.redact_words`, on the same normalised text; control and zero-width characters are dropped first.
+Not handled: numbers read in Chinese shorter than 7 characters (验证码四五六七八九), e-mail with spaces inside the
+name, and an identifier split across two ASR segments: redact the assembled text, not each segment, wherever a
+number can straddle segments.
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ import logging
 import re
 from datetime import date
 
+from streams.redact_words import find_words
+
 MASKS = {
     "phone": "[电话]",
     "id_card": "[身份证号]",
@@ -48,7 +52,18 @@ MASKS = {
     "email": "[邮箱]",
     "order": "[订单编号]",
     "number": "[数字]",
+    # found by the words around them (streams.redact_words)
+    "name": "[姓名]",
+    "address": "[地址]",
+    "account_id": "[账号]",
+    "plate": "[车牌号]",
+    "passport": "[护照号]",
 }
+# Control and format characters (zero-width, bidi marks) go before matching: they could hide an identifier
+# (138\u200b1234 5678), and none may reach a pseudo-label or training text. \t \n \r become spaces.
+_CONTROLS = {cp: None for cp in [*range(0x00, 0x20), *range(0x7F, 0xA0), 0xAD, 0x061C, 0x180E, *range(0x200B, 0x2010),
+                                 *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0xFEFF, *range(0xFFF9, 0xFFFC)]}
+_CONTROLS.update({0x09: " ", 0x0A: " ", 0x0D: " "})
 
 # ------------------------------------------------------------------------------------------ normalisation
 _NORMALISE = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}  # full-width ！..～ → ASCII
@@ -292,8 +307,9 @@ def _chunk_spans(norm: str, m: re.Match, cues: list[tuple[int, str]], dates: lis
 def find_identifiers(text: str) -> list[tuple[str, int, int]]:
     """Identifiers in `text` as (kind, start, end), sorted and non-overlapping; kinds are the keys of MASKS."""
     norm = normalise(text)
+    words = find_words(norm)
     if not any(c.isdigit() for c in norm) and "@" not in norm and "艾特" not in norm and " at " not in norm:
-        return []
+        return _without_overlaps(words)
     cues = [(c.end(), c.lastgroup) for c in _CUE.finditer(norm)]  # kind or kind_weak
     found: list[tuple[str, int, int]] = [("email", e.start(), e.end()) for e in _EMAIL.finditer(norm)]
     if "艾特" in norm or " at " in norm:
@@ -318,7 +334,13 @@ def find_identifiers(text: str) -> list[tuple[str, int, int]]:
                 if prefix and prefix.group().strip(" -") not in ("QQ", "ID"):
                     kind, s = "order", prefix.start()
             found.append((kind, s, e))
-    found.sort(key=lambda f: (f[1], f[1] - f[2]))
+    # A cue's own kind first where spans start together (护照 E12345678 is a passport, not an order number).
+    return _without_overlaps(words + found)
+
+
+def _without_overlaps(found: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Sorted, the earliest and then the longest span of overlapping ones kept."""
+    found = sorted(found, key=lambda f: (f[1], f[1] - f[2]))
     spans: list[tuple[str, int, int]] = []
     for kind, s, e in found:
         if not spans or s >= spans[-1][2]:
@@ -327,7 +349,9 @@ def find_identifiers(text: str) -> list[tuple[str, int, int]]:
 
 
 def redact(text: str) -> str:
-    """`text` with every identifier replaced by its mask; everything else unchanged."""
+    """`text` with every identifier replaced by its mask, control and zero-width characters dropped; everything else
+    unchanged."""
+    text = text.translate(_CONTROLS)
     spans = find_identifiers(text)
     if not spans:
         return text

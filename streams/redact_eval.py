@@ -11,7 +11,7 @@ Two deterministic sets of the same size, built from phrase variants like streams
   utterance, innocuous numbers (amounts, dates) around them. About one order number in ten has no cue word.
 - clean utterances full of innocuous numbers: amounts (29元 … 1234567元, ¥399, 1,280元), dates in every common form,
   times, percentages, allowances (30G, 1000M宽带, 100分钟), plan and model names, service numbers (10086, 95588),
-  counts, years and ranges, last-four digits, addresses, versions, IP addresses, agent job numbers, and the cue words
+  counts, years and ranges, last-four digits, places that are not addresses, versions, IP addresses, agent job numbers, and the cue words
   themselves without an identifier (验证码收不到, 订单号在哪看, 卡号后四位是1234), and SMS service ports (1065…).
 
 Verification codes and service passwords count as personal data (kind `number`, mask [数字]): they are credentials
@@ -344,9 +344,10 @@ CLEAN_SLOTS = {
     # SMS service ports: public, not personal, but as long as a phone number; masked by the 8+ digit rule.
     "port": lambda r: r.choice(["10658000", "1065902012345", "106575550123", "10690" + _digits(r, 8), "1069070069"]),
     "workid": lambda r: str(r.randint(1000, 99999)),
-    "address": lambda r: r.choice([f"{r.randint(1, 30)}栋{r.randint(1, 33)}{r.randint(1, 9):02d}室",
-                                   f"人民路{r.randint(1, 999)}号", f"科技园南区{r.randint(1, 20)}栋",
-                                   f"{r.randint(1, 200)}号院{r.randint(1, 9)}单元{r.randint(101, 2808)}"]),
+    # Places that are not an address (street addresses are personal data: streams.redact_words, measured by
+    # streams.redact_words_eval).
+    "address": lambda r: r.choice(["公司楼下", "学校宿舍", "老家农村", "营业厅旁边", "小区门口", "人民路那边", f"{r.randint(2, 9)}楼",
+                                   "市区", "县城里"]),
     "version": lambda r: r.choice([f"iOS {r.randint(14, 18)}.{r.randint(0, 6)}",
                                    f"版本{r.randint(5, 12)}.{r.randint(0, 9)}.{r.randint(0, 9)}",
                                    f"鸿蒙{r.randint(2, 4)}.0", "192.168.1.1", "192.168.31.1", "5G", "4G", "WiFi 6"]),

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     complaint_alert_threshold: float = 0.3
     review_margin_threshold: float = 0.02
     alert_on_provisional: bool = False
+    # A call's state (and its snapshots) is one Kafka record: segments past these bounds are dead letters
+    # `call_too_large` (100,000 characters is about 7 hours of speech; the state stays well under 1 MB).
+    max_call_segments: int = 2000
+    max_call_chars: int = 100_000
     dead_letter_max_bytes: int = 256 * 1024  # larger inputs keep their head in the dead letter (see codec.dead_letter)
     template_version: str = DEFAULT_TEMPLATE.version
     context_template: str = DEFAULT_TEMPLATE.context
@@ -74,6 +78,9 @@ class Settings(BaseSettings):
     dashboard_token: SecretStr | None = None  # login token; `callqa dashboard` generates one when unset
     dashboard_history_s: int = 7200  # how far back the dashboard reads calls, alerts and counts at start
     dashboard_max_calls: int = 500  # calls kept for the call list (the oldest finished ones go first)
+    dashboard_session_ttl_s: float = 8 * 3600  # a session ends after this (a shift), or at logout
+    dashboard_login_max_failures: int = 5  # failed logins per client address within the window, then refused (429)
+    dashboard_login_window_s: float = 300.0
 
     def topic(self, event: str) -> str:
         return f"{self.topic_prefix}.{event}.v1"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from streams import model_control
+
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy" / "local"
@@ -194,6 +196,9 @@ def triton_dist(home: Path = HOME) -> tuple[Path, Path]:
     return server_dir / "bin" / "tritonserver", dist
 
 
+TRITON_EXIT_TIMEOUT_S = 60
+
+
 class TritonServer:
     def __init__(self, model_repo: Path, log_dir: Path, http_port: int = 18000, grpc_port: int = 18001,
                  metrics_port: int = 18002, host: str = "127.0.0.1", home: Path = HOME, extra_args: tuple[str, ...] = ()):
@@ -211,7 +216,7 @@ class TritonServer:
     def http_url(self) -> str:
         return f"http://{self.host}:{self.http_port}"
 
-    def start(self, timeout_s: float = 180.0) -> "TritonServer":
+    def start(self, timeout_s: float = 600.0) -> "TritonServer":  # loading took 3+ min on a shared, busy 2-core machine
         binary, dist = triton_dist(self.home)
         venv_bin = Path(sys.executable).parent
         site = Path(sysconfig.get_paths()["purelib"])
@@ -227,7 +232,13 @@ class TritonServer:
                 f"--cache-directory={dist / 'caches'}", "--model-control-mode=explicit", "--load-model=*",
                 f"--http-address={self.host}", f"--grpc-address={self.host}", f"--metrics-address={self.host}",
                 f"--http-port={self.http_port}", f"--grpc-port={self.grpc_port}", f"--metrics-port={self.metrics_port}",
-                "--log-verbose=0", "--exit-on-error=true", "--exit-timeout-secs=5", *self.extra_args]
+                "--log-verbose=0", "--exit-on-error=true",
+                # Unloading the Python-backend models takes several seconds, and over 20 s on a busy machine: with
+                # 5 s, every clean stop ended "Exit timeout expired" and exit 1. stop() waits a little longer.
+                f"--exit-timeout-secs={TRITON_EXIT_TIMEOUT_S}",
+                # Model control (explicit mode: the retrain loads each new version) only with the repository's
+                # token: any other local process may infer, not load or unload (streams/model_control.py).
+                *model_control.server_args(model_control.token(self.model_repo, create=True)), *self.extra_args]
         # Never start from a folder holding `triton/`: the stub's sys.path[0] is the working directory.
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.process = Process("triton", argv, self.log_dir / "triton.log", env=env, cwd=self.log_dir).start()
@@ -243,7 +254,7 @@ class TritonServer:
 
     def stop(self) -> None:
         if self.process:
-            self.process.stop()
+            self.process.stop(timeout_s=TRITON_EXIT_TIMEOUT_S + 15)
 
 
 # --- Workers ---------------------------------------------------------------------------------------------------

@@ -38,6 +38,17 @@ TOPICS = (
 # metadata (seen once: its GlobalTable then waited for that partition forever).
 CHANGELOGS = (("accounts", False), ("human_labels", False), ("calls", False), ("labels", True),
               ("label_minutes", False))  # (table, single partition)
+# Inputs whose state is joined by key (accounts with call_ready by user id; calls with human labels by call id) may
+# come from producers whose partitioner is not murmur2 (librdkafka's default is consistent_random): a record not on
+# the partition murmur2 gives its key is forwarded through the worker's own repartition topic ({app_id}-{event}-
+# repartition, same partition count), so every key's state sits where the join looks for it.
+REPARTITIONED = ("transcript", "account", "human_label")
+
+
+def repartition_topic(settings: Settings, event: str) -> str:
+    return f"{settings.app_id}-{event}-repartition"
+
+
 # A windowed table's changelog also deletes: every (label, minute) is its own key, kept as long as the window.
 WINDOWED_CHANGELOGS = {"label_minutes": 2 * 3600 * 1000}  # retention.ms
 
@@ -55,6 +66,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         if table in WINDOWED_CHANGELOGS:
             config = {"cleanup.policy": "compact,delete", "retention.ms": str(WINDOWED_CHANGELOGS[table])}
         wanted.append((f"{settings.app_id}-{table}-changelog", single, config))
+    wanted += [(repartition_topic(settings, event), False, {}) for event in REPARTITIONED]
     new = [
         NewTopic(name, num_partitions=1 if single else settings.partitions, replication_factor=settings.replication_factor, config=config)
         for name, single, config in wanted

@@ -100,13 +100,14 @@ def promote(settings: Settings, candidate: Path, current: Path, repo: Path) -> i
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
+    from streams import model_control
     from training.export import ENCODER_DECODER, PROJECTOR, export
 
     version = export(candidate, repo)
     client = grpcclient.InferenceServerClient(settings.triton_url)
     try:
         for model in (ENCODER_DECODER, PROJECTOR, settings.triton_model):  # composing models first, then the ensemble
-            client.load_model(model)
+            client.load_model(model, headers=model_control.headers(repo))  # only the retrain may load models
     except InferenceServerException as exc:
         if "poll" not in str(exc).lower():
             for model in (ENCODER_DECODER, PROJECTOR):  # not served: take the version back, nothing changed

@@ -10,13 +10,14 @@ import logging
 
 from streams.app import app, settings
 from streams.channels import call_ready_topic, transcript_topic
-from streams.codec import encode, now_ms
-from streams.deadletter import decoded, send_dead_letter
+from streams.codec import DecodeError, encode, has_words, now_ms
+from streams.deadletter import each_record, origin
 from streams.tables import calls, human_labels
 
 log = logging.getLogger(__name__)
 MAX_MISSING_LISTED = 100  # a call_end with an absurd segment_count must not make a huge snapshot
 TRANSCRIPT_EVENTS = {"call_start": "call_start", "segment": "segment", "call_end": "call_end"}
+MAX_TS_MS = 4102444800000  # the schemas' bound on epoch milliseconds
 
 
 def snapshot(call_id: str, state: dict, final: bool, trigger_ts: int, expected: int | None = None) -> dict:
@@ -62,27 +63,38 @@ def apply(state: dict | None, event: dict, position: str | None = None) -> tuple
     seq = str(event["seq"])
     if seq in state["segments"]:
         return state, None, "duplicate_segment"
+    # A segment whose text carries no words (only emoji, punctuation, or nothing left after normalisation) counts,
+    # with no text. The call's size is bounded: its state and snapshots must fit in one Kafka record.
+    text = event["text"] if has_words(event["text"]) else ""
+    chars = state.get("chars", 0) + len(text)
+    if len(state["segments"]) >= settings.max_call_segments or chars > settings.max_call_chars:
+        return state, None, "call_too_large"
     segments = dict(state["segments"])
-    segments[seq] = {**{k: event[k] for k in ("speaker", "text", "start_ms", "end_ms")}, "at": position}
-    state = {**state, "segments": segments}
+    segments[seq] = {"speaker": event["speaker"], "text": text, "start_ms": event["start_ms"], "end_ms": event["end_ms"],
+                     "at": position}
+    state = {**state, "segments": segments, "chars": chars}
     every = settings.provisional_every
     emit = "provisional" if every and len(segments) % every == 0 else None
     return state, emit, None
 
 
+async def assemble_event(event_, event: dict) -> None:
+    message = event_.message
+    _, partition, offset = origin(message)  # a record forwarded through the repartition topic: where it came in
+    call_id, old = event["call_id"], calls.get(event["call_id"])
+    state, emit, reason = apply(old, event, f"{partition}@{offset}")
+    if reason is not None:
+        raise DecodeError(reason, f"call {call_id}: {event['type']}")
+    if state is not old:
+        calls[call_id] = state
+    if emit is not None:
+        # The producer sets the record's time: keep it within the schemas' bounds.
+        trigger_ts = min(max(int(message.timestamp * 1000), 0), MAX_TS_MS)
+        expected = event["segment_count"] if emit == "final" else None
+        ready = snapshot(call_id, state, emit == "final", trigger_ts, expected)
+        await call_ready_topic.send(key=state["user_id"].encode(), value=encode(ready))
+
+
 @app.agent(transcript_topic, name="callqa.assemble")
 async def assemble(stream):
-    async for event_, event in decoded(stream, TRANSCRIPT_EVENTS):
-        message = event_.message
-        call_id, old = event["call_id"], calls.get(event["call_id"])
-        state, emit, reason = apply(old, event, f"{message.partition}@{message.offset}")
-        if reason is not None:
-            await send_dead_letter(message, reason, f"call {call_id}: {event['type']}")
-            continue
-        if state is not old:
-            calls[call_id] = state
-        if emit is not None:
-            trigger_ts = int(message.timestamp * 1000)
-            expected = event["segment_count"] if emit == "final" else None
-            ready = snapshot(call_id, state, emit == "final", trigger_ts, expected)
-            await call_ready_topic.send(key=state["user_id"].encode(), value=encode(ready))
+    await each_record(stream, TRANSCRIPT_EVENTS, assemble_event, key_field="call_id", repartition="transcript")

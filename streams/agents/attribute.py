@@ -12,7 +12,7 @@ import numpy as np
 from streams.agents import watchdog
 from streams.app import app, settings
 from streams.channels import alert_topic, attribution_topic, call_ready_topic, health_topic, pseudo_label_topic
-from streams.codec import CallqaError, DecodeError, decode, encode, now_ms
+from streams.codec import CallqaError, DecodeError, decode, encode, has_words, now_ms
 from streams.deadletter import send_dead_letter
 from streams.encoder import Encoder, InferenceRejected, InProcessEncoder, TritonEncoder
 from streams.match import match_labels, select_candidates
@@ -61,6 +61,7 @@ class Request:
     candidates: list[dict]
     candidate_source: str
     account_known: bool
+    has_words: bool = True  # False: no turn has a letter or digit; attributed (accounted), but no alert, no pseudo-label
 
 
 def plan(events: list, catalog: list[dict]) -> tuple[list[Request], list[tuple[object, str, str]]]:
@@ -74,6 +75,7 @@ def plan(events: list, catalog: list[dict]) -> tuple[list[Request], list[tuple[o
             continue
         account = accounts.get(ready["user_id"])
         call_text = "".join(t["text"] for t in ready["turns"])
+        words = has_words(call_text)
         planned = []
         for task in TASKS:
             candidates, source = select_candidates(catalog, task, call_text)
@@ -81,7 +83,8 @@ def plan(events: list, catalog: list[dict]) -> tuple[list[Request], list[tuple[o
                 rejected.append((event, "no_candidates", f"no active {task} labels in the catalog"))
                 planned = []
                 break
-            planned.append(Request(event, ready, task, render(ready["turns"], account, task, TEMPLATE), candidates, source, account is not None))
+            planned.append(Request(event, ready, task, render(ready["turns"], account, task, TEMPLATE), candidates, source,
+                                   account is not None, words))
         requests.extend(planned)
     return requests, rejected
 
@@ -113,6 +116,7 @@ async def attribute_batch(encoder: Encoder, cache: LabelVectors, requests: list[
             "top_k": [{"label_id": i, "name": names[i], "score": round(s, 6)} for i, s in match.top_k],
             "candidates": len(request.candidates), "candidate_source": request.candidate_source,
             "account_known": request.account_known, "segment_count": ready["segment_count"],
+            **({} if request.has_words else {"alerts_withheld": "no_words"}),
             "model_version": calls.model_version, "template_version": calls.template_version,
             "timings_ms": {"queue": max(0, started - ready["ready_ts"]), "inference": round(inference_ms, 2),
                            "end_to_end": max(0, produced_at - ready["trigger_ts"])},
@@ -120,6 +124,8 @@ async def attribute_batch(encoder: Encoder, cache: LabelVectors, requests: list[
         }
         key = ready["call_id"].encode()
         await attribution_topic.send(key=key, value=encode(attribution))
+        if not request.has_words:  # nothing was said: no alert, nothing to learn from (alerts_withheld says why)
+            continue
         if ready["final"] or settings.alert_on_provisional:
             for alert in alerts_for(attribution, request):
                 await alert_topic.send(key=key, value=encode(alert))

@@ -7,7 +7,7 @@ import time
 from streams.app import app, settings
 from streams.channels import attribution_by_label_topic, attribution_topic, label_count_topic
 from streams.codec import encode, now_ms
-from streams.deadletter import decoded
+from streams.deadletter import each_record
 from streams.tables import label_minutes, labels
 
 log = logging.getLogger(__name__)
@@ -51,17 +51,21 @@ async def publish_counts(only: str | None = None) -> None:
 @app.agent(attribution_topic, name="callqa.route_by_label")
 async def route_by_label(stream):
     """Final attributions re-keyed by label, so that one worker counts each label; stamped with their own time."""
-    async for event_, attribution in decoded(stream, "attribution"):
+    async def route(event_, attribution: dict) -> None:
         if attribution["final"]:
             await attribution_by_label_topic.send(key=attribution["label_id"].encode(), value=event_.message.value,
                                                   timestamp=attribution["produced_at"] / 1000)
 
+    await each_record(stream, "attribution", route, normalise=False)
+
 
 @app.agent(attribution_by_label_topic, name="callqa.count_labels")
 async def count_labels(stream):
-    async for _, attribution in decoded(stream, "attribution"):
+    async def count(_, attribution: dict) -> None:
         label_minutes[attribution["label_id"]] += 1
         await publish_counts(only=attribution["label_id"])
+
+    await each_record(stream, "attribution", count, normalise=False)
 
 
 @app.timer(interval=settings.label_count_every_s)

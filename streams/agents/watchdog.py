@@ -9,9 +9,11 @@ import os
 import time
 
 from streams.app import app, settings
+from streams.topics import REPARTITIONED, repartition_topic
 
 log = logging.getLogger(__name__)
-INPUTS = {settings.topic(event) for event in ("transcript", "call_ready", "account", "label", "human_label")}
+INPUTS = ({settings.topic(event) for event in ("transcript", "call_ready", "account", "label", "human_label")}
+          | {repartition_topic(settings, event) for event in REPARTITIONED})
 EXIT_STALLED = 70
 triton_degraded = False  # set by the attribution agent: waiting for Triton is not a stall
 _seen: dict = {}  # tp -> (committed offset, since when)

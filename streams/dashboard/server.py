@@ -3,12 +3,10 @@ pushes updates to the pages (server-sent events) and writes acknowledgements and
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hmac
 import logging
 import time
-from hashlib import sha256
 from pathlib import Path
 
 import fastjsonschema
@@ -21,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.codec import DecodeError, dead_letter, decode, encode, now_ms, validator
 from streams.dashboard.board import READS, Board
 from streams.dashboard.health import Lag, Metrics, triton_state
+from streams.dashboard.sessions import LoginLimiter, Sessions
 from streams.settings import Settings
 from streams.topics import kafka_config
 
@@ -32,26 +31,15 @@ HEALTH_EVERY_S = 2.0
 
 
 # --- login -----------------------------------------------------------------------------------------------------
-
-def session_cookie(token: str, user: str) -> str:
-    """The user's name, signed with the token: changing the token logs everyone out."""
-    name = base64.urlsafe_b64encode(user.encode()).decode()
-    return f"{name}.{hmac.new(token.encode(), name.encode(), sha256).hexdigest()}"
-
-
-def session_user(token: str, cookie: str | None) -> str | None:
-    name, _, signature = (cookie or "").partition(".")
-    if not signature or not hmac.compare_digest(signature, hmac.new(token.encode(), name.encode(), sha256).hexdigest()):
-        return None
-    return base64.urlsafe_b64decode(name.encode()).decode()
-
+# The name typed at login is an operator label (it goes into acknowledgements as `acknowledged_by`), not an
+# identity: everyone who has the token can log in under any name. Sessions live on the server (sessions.py).
 
 def request_user(request: web.Request) -> str | None:
     token = request.app["token"]
     bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    if bearer and hmac.compare_digest(bearer, token):
+    if bearer and hmac.compare_digest(bearer.encode(), token.encode()):
         return "api"
-    return session_user(token, request.cookies.get(COOKIE))
+    return request.app["sessions"].user(request.cookies.get(COOKIE))
 
 
 @web.middleware
@@ -71,17 +59,27 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
+    limiter: LoginLimiter = request.app["login_limiter"]
+    client = request.remote or "unknown"
+    if not limiter.allowed(client):
+        log.warning("dashboard login refused: too many failed logins from %s", client)
+        raise web.HTTPTooManyRequests(text="too many failed logins; try again later")
     form = await request.post()
     user, token = str(form.get("user", "")).strip()[:64], str(form.get("token", ""))
     if not user or not hmac.compare_digest(token.encode(), request.app["token"].encode()):
+        limiter.failed(client)
         log.info("dashboard login refused")
         raise web.HTTPSeeOther("/login?failed=1")
+    limiter.succeeded(client)
+    settings: Settings = request.app["settings"]
     response = web.HTTPSeeOther("/")
-    response.set_cookie(COOKIE, session_cookie(request.app["token"], user), httponly=True, samesite="Strict", path="/")
+    response.set_cookie(COOKIE, request.app["sessions"].create(user), httponly=True, samesite="Strict", path="/",
+                        max_age=int(settings.dashboard_session_ttl_s))
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
+    request.app["sessions"].revoke(request.cookies.get(COOKIE))  # the old cookie reads nothing any more
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE, path="/")
     return response
@@ -308,6 +306,8 @@ def _dumps(value) -> str:
 def make_app(settings: Settings, token: str) -> web.Application:
     app = web.Application(middlewares=[require_login])
     app["settings"], app["token"], app["board"] = settings, token, Board(max_calls=settings.dashboard_max_calls)
+    app["sessions"] = Sessions(ttl_s=settings.dashboard_session_ttl_s)
+    app["login_limiter"] = LoginLimiter(settings.dashboard_login_max_failures, settings.dashboard_login_window_s)
     app["clients"], app["metrics"], app["reading"] = set(), Metrics(), asyncio.Event()
     app["health"] = {**app["board"].health(), "triton": "unknown", "lag": None, "clients": 0, "at": now_ms()}
     app.cleanup_ctx.append(_background)

@@ -6,20 +6,33 @@ import base64
 import os
 import subprocess
 import sys
+import time
+import unicodedata
 
 import orjson
 import pytest
+from confluent_kafka import Producer
 
 from streams.codec import validator
 from streams.match import select_candidates
 from streams.reconcile import read_topic, reconcile
 from streams.replay import KEY_FIELD, UNREADABLE_KEY, key_of, producer
+from streams.topics import consumer_from_start, kafka_config
 from support import Run, all_final, call_events, finals_by_call, read_all, table_size, wait_until
 
 pytestmark = pytest.mark.integration
 T0 = 1767230000000
 NO_KEYWORDS = {"label_id": "product.other", "task": "product", "name": "其他业务", "description": "不属于其他产品的咨询。",
                "keywords": [], "active": True, "alert": False, "updated_at": T0}
+
+
+ACCOUNT = {"user_id": "u-tomb", "balance_yuan": 12.5, "plan_name": "畅享套餐", "plan_fee_yuan": 58, "data_allowance": "30G",
+           "updated_at": T0}
+TOMB_LABEL = {"label_id": "product.tomb", "task": "product", "name": "将被删除", "description": "", "keywords": ["删除"],
+              "active": True, "alert": False, "updated_at": T0}
+READY = {"call_id": "bad-ready-0", "user_id": "u-00001", "final": False, "turns": [{"speaker": "customer", "text": "查话费"}],
+         "segment_count": 1, "missing_seqs": [], "has_human_label": False, "trigger_ts": T0, "ready_ts": T0}
+KEYS = {**KEY_FIELD, "call_ready": "user_id"}
 
 
 def j(record: dict) -> bytes:
@@ -47,8 +60,9 @@ def ok(events: list[dict]) -> list[tuple[bytes, None]]:
     return [(j(e), None) for e in events]
 
 
-# kind -> (topic event, [(value, dead-letter reason or None when handled)]). Records of a kind are sent in order,
-# each keyed as the replay keys it (call_id, user_id, ...; unkeyed when that cannot be read).
+# kind -> (topic event, [(value, dead-letter reason or None when handled[, key])]). Records of a kind are sent in
+# order, each keyed as the replay keys it (call_id, user_id, ...; unkeyed when that cannot be read) unless it names
+# its key (None: no key).
 CORPUS = {
     "invalid JSON": ("transcript", [(b'{"type": "segment", "call_id": ', "invalid_json")]),
     "invalid UTF-8": ("transcript", [(b'\xff\xfe{"type": "segment"}', "invalid_utf8")]),
@@ -89,27 +103,103 @@ CORPUS = {
     "catalog entry with no keywords": ("label", [(j(NO_KEYWORDS), None)]),
     "human label: missing call id": ("human_label", [(j({"event_time": T0}), "schema")]),
     "human label of an unknown call": ("human_label", [(j({"call_id": "bad-no-such-call", "event_time": T0}), None)]),
+    # Issue 17: what the schemas accept but the code did not expect, and what a careful system refuses.
+    "integers sent as floats (seq 1.0, segment_count 2.0, 1e0)": ("transcript", [
+        (j({**start("bad-float"), "event_time": float(T0)}), None), (j(seg("bad-float", 0.0)), None),
+        (j(seg("bad-float", 1.0, start_ms=3000.0)), None),
+        (b'{"type":"segment","call_id":"bad-float","user_id":"u-00001","seq":1e0,"speaker":"customer","text":"x",'
+         b'"start_ms":0,"end_ms":1,"event_time":0}', "duplicate_segment"), (j(end("bad-float", 2.0)), None)]),
+    "numbers at their bounds": ("transcript", ok([start("bad-huge"), seg("bad-huge", 100_000, start_ms=86_400_000,
+                                                    end_ms=86_400_000, event_time=4102444800000),
+                                                  {**end("bad-huge", 100_000), "event_time": 4102444800000}])),
+    "event type that is a list": ("transcript", [(j({**start("bad-list"), "type": ["call_start"]}), "schema")]),
+    "duplicate key": ("transcript", [(j(start("bad-dupkey"))[:-1] + b',"call_id":"bad-dupkey-b"}', "duplicate_key")]),
+    "key that is not the call id / no key / a 500 KB key": ("transcript", [
+        (j(start("bad-keyx")), "key_mismatch", b"bad-other-call"), (j(start("bad-keyx")), "key_mismatch", None),
+        (j(start("bad-keyx")), "key_mismatch", b"k" * 500_000)]),
+    "segments of zero-width, control characters, emoji, whitespace only": ("transcript", ok([
+        start("bad-nowords"), seg("bad-nowords", 0, "\u200b\u200d\ufeff"), seg("bad-nowords", 1, "\x07\x1b\x7f"),
+        seg("bad-nowords", 2, "😀😡！？"), seg("bad-nowords", 3, " \t\u3000 "), end("bad-nowords", 4)])),
+    "control, zero-width and full-width characters in the text": ("transcript", ok([
+        start("bad-ctrl"), seg("bad-ctrl", 0, "我要投诉\x00\x1b话费\u200b扣错了，手机号１３８１２３４５６７８\u202e"),
+        end("bad-ctrl", 1)])),
+    "text NFKC makes longer than 4,000 characters": ("transcript", [(j(seg("bad-x", 0, "\ufdfa" * 300)), "schema")]),
+    "astral-plane and combining characters": ("transcript", ok([
+        start("bad-astral"), seg("bad-astral", 0, "𠀀𠀁😀" * 1000 + "e\u0301"), end("bad-astral", 1)])),
+    "5 MB text, compressed by the producer (the broker takes it)": ("transcript", [
+        (j(seg("bad-x", 0, "话费" * 850_000)), "schema")]),
+    "a call past its size bound": ("transcript", [
+        (j(start("bad-big")), None), (j(seg("bad-big", 0, "话" * 3000)), None), (j(seg("bad-big", 1, "费" * 3000)), None),
+        (j(seg("bad-big", 2, "单" * 3000)), "call_too_large"), (j(end("bad-big", 3)), None)]),
+    "account: float and bound numbers, control characters": ("account", [(j({
+        "user_id": "u-bounds", "balance_yuan": 10_000_000, "plan_name": "畅享\x00套餐\u200b", "plan_fee_yuan": 0.0,
+        "data_allowance": "30G\t", "updated_at": 4102444800000.0}), None)]),
+    "account: duplicate key": ("account", [(b'{"user_id":"u-dupkey","user_id":"u-dupkey2","balance_yuan":1,'
+                                            b'"plan_name":"p","plan_fee_yuan":1,"data_allowance":"1G","updated_at":0}',
+                                            "duplicate_key", b"u-dupkey2")]),
+    "account: key that is not the user id": ("account", [(j(ACCOUNT), "key_mismatch", b"u-someone-else")]),
+    "account: tombstone": ("account", [(j(ACCOUNT), None), (None, None, ACCOUNT["user_id"].encode())]),
+    "label: key that is not the label id": ("label", [(j({**NO_KEYWORDS, "label_id": "product.x"}), "key_mismatch", b"product.y")]),
+    "label: keywords empty after normalisation": ("label", [(j({**TOMB_LABEL, "label_id": "product.zw", "active": False,
+                                                               "keywords": ["\u200b"]}), None)]),
+    "label: tombstone": ("label", [(j(TOMB_LABEL), None), (None, None, TOMB_LABEL["label_id"].encode())]),
+    "human label: key that is not the call id": ("human_label", [(j({"call_id": "bad-hl", "event_time": T0}), "key_mismatch",
+                                                                  b"bad-hl-other")]),
+    "human label: tombstone": ("human_label", [(j({"call_id": "bad-hl-tomb", "event_time": T0}), None),
+                                               (None, None, b"bad-hl-tomb")]),
+    "call_ready (the worker's own topic): provisional, no turns, floats, 8,000-character turn": ("call_ready", [
+        (j(READY), None), (j({**READY, "call_id": "bad-ready-1", "turns": [], "segment_count": 0.0}), None),
+        (j({**READY, "call_id": "bad-ready-2", "turns": [{"speaker": "agent", "text": "话" * 8000}],
+            "missing_seqs": [1.0, 2.0]}), None)]),
 }
 
 
-def send(settings, event: str, values: list) -> list[tuple[int, int]]:
-    """Produce in order; the (partition, offset) of each record, from the delivery reports."""
+def send(settings, event: str, values: list, keys: list | None = None) -> list[tuple[int, int]]:
+    """Produce in order; the (partition, offset) of each record, from the delivery reports. `keys`: each record's key,
+    or ... for the key the replay would give it."""
     out = producer(settings)
+    # Records over 1 MB go through a producer that compresses (gzip): the broker's limit is on the compressed batch.
+    big = Producer({**kafka_config(settings), "partitioner": "murmur2_random", "compression.type": "gzip",
+                    "message.max.bytes": 10_000_000})
     positions: dict[int, tuple[int, int]] = {}
     for i, value in enumerate(values):
         def delivered(err, msg, i=i):
             assert err is None, err
             positions[i] = (msg.partition(), msg.offset())
-        key = key_of(value, KEY_FIELD[event]) if value else UNREADABLE_KEY
-        out.produce(settings.topic(event), value=value, key=key, on_delivery=delivered)
-        out.poll(0)
-    assert out.flush(30) == 0
+        key = keys[i] if keys is not None else ...
+        if key is ...:
+            key = key_of(value, KEYS[event]) if value else UNREADABLE_KEY
+        via = big if value is not None and len(value) > 1_000_000 else out
+        via.produce(settings.topic(event), value=value, key=key, on_delivery=delivered)
+        via.poll(0)
+    assert out.flush(30) == 0 and big.flush(30) == 0
     return [positions[i] for i in range(len(values))]
+
+
+def changelog_last(settings, table: str, key: bytes):
+    """The last changelog value of `key` in a worker table (None: a tombstone); faust writes keys as JSON."""
+    topic = f"{settings.app_id}-{table}-changelog"
+    consumer = consumer_from_start(settings, topic, "test")
+    found, wanted = ..., {key, orjson.dumps(key.decode())}
+    try:
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in consumer.assignment()}
+        left, deadline = {p for p, e in ends.items() if e > 0}, time.monotonic() + 60
+        while left and time.monotonic() < deadline:
+            for m in consumer.consume(500, timeout=0.5):
+                if m.error() is None and m.offset() < ends[m.partition()]:
+                    if m.key() in wanted:
+                        found = m.value()
+                    if m.offset() >= ends[m.partition()] - 1:
+                        left.discard(m.partition())
+    finally:
+        consumer.close()
+    assert found is not ..., f"{key!r} never in {table}"
+    return orjson.loads(found) if found is not None else None
 
 
 def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
     assert len(CORPUS) >= 20
-    run = Run.create(kafka_bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="0")
+    run = Run.create(kafka_bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="0", CALLQA_MAX_CALL_CHARS="8000")
     settings = run.settings
     catalog = [orjson.loads(line) for line in (sample_dir / "catalog.jsonl").read_bytes().splitlines()]
     accounts = (sample_dir / "accounts.jsonl").read_bytes().splitlines()
@@ -118,20 +208,23 @@ def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
         send(settings, "label", [j(label) for label in catalog])
         send(settings, "account", accounts)
         sent = {}  # kind -> [(topic, partition, offset, value, reason)]
-        for event in ("label", "account", "human_label", "transcript"):
+        for event in ("label", "account", "human_label", "transcript", "call_ready"):
             for kind, (topic_event, records) in CORPUS.items():
                 if topic_event == event:
-                    positions = send(settings, event, [v for v, _ in records])
-                    sent[kind] = [(settings.topic(event), p, o, v, r) for (p, o), (v, r) in zip(positions, records)]
+                    positions = send(settings, event, [r[0] for r in records], [r[2] if len(r) > 2 else ... for r in records])
+                    sent[kind] = [(settings.topic(event), p, o, r[0], r[1]) for (p, o), r in zip(positions, records)]
             if event == "account":  # the catalog and accounts are in their tables before any call is attributed
-                wait_until(lambda: table_size(settings, "labels") >= len(catalog) + 1
+                wait_until(lambda: table_size(settings, "labels") >= len(catalog) + 4  # + no keywords, zw, tomb, its tombstone
                            and table_size(settings, "accounts") >= len(accounts), "tables filled", 120)
         sentinel = call_events("bad-sentinel", "u-00001", ["您好", "我想办理宽带", "好的"], T0)
         send(settings, "transcript", [j(e) for e in sentinel])  # after everything else: the worker is still going
 
         calls = ({orjson.loads(v)["call_id"] for rs in sent.values() for t, _, _, v, r in rs
                   if t == settings.topic("transcript") and r is None} | {"bad-sentinel"})
-        finals = finals_by_call(read_all(settings, "attribution", all_final(calls), timeout_s=300))
+        provisional = {"bad-ready-0", "bad-ready-1", "bad-ready-2"}
+        attributions = read_all(settings, "attribution", lambda rs: all_final(calls)(rs) and provisional <= {
+            orjson.loads(v)["call_id"] for _, _, v in rs}, timeout_s=300)
+        finals = finals_by_call(attributions)
         expected_dead = sum(1 for rs in sent.values() for *_, r in rs if r)
         dead = read_all(settings, "dead_letter", lambda r: len(r) >= expected_dead, timeout_s=60)
         alive = worker.proc.poll() is None
@@ -150,8 +243,12 @@ def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
         outcome[kind] = [dead_at[(t, p, o)]["reason"] if (t, p, o) in dead_at else None for t, p, o, _, _ in records]
         assert outcome[kind] == [r for *_, r in records], kind
     assert len(dead_at) == expected_dead
-    huge = next(d for d in dead_at.values() if d["value_bytes"] > 900_000)  # the 1 MB text keeps its head
+    huge = dead_at[sent["1 MB text"][0][:3]]  # the 1 MB text keeps its head
     assert base64.b64decode(huge["value_b64"]) == sent["1 MB text"][0][3][:settings.dead_letter_max_bytes]
+    compressed = dead_at[sent["5 MB text, compressed by the producer (the broker takes it)"][0][:3]]
+    assert compressed["value_bytes"] > 5_000_000 and compressed["reason"] == "schema"
+    long_key = next(d for d in dead_at.values() if d["key_bytes"] == 500_000)  # and a 500 KB key its head
+    assert base64.b64decode(long_key["key_b64"]) == b"k" * 16 * 1024
 
     # The handled kinds, each with its own outcome.
     assert finals["bad-dup"]["product"]["segment_count"] == 2
@@ -169,6 +266,28 @@ def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
     assert NO_KEYWORDS in candidates and finals["bad-user"]["product"]["candidates"] == len(candidates)
     pseudo = {r["call_id"]: r for r in (orjson.loads(v) for _, _, v in read_topic(settings, "pseudo_label"))}
     assert "13812345678" not in pseudo["bad-pii"]["context_text"] and "[电话]" in pseudo["bad-pii"]["context_text"]
+
+    # Issue 17's kinds.
+    assert finals["bad-float"]["product"]["segment_count"] == 2 and ready["bad-float"]["missing_seqs"] == []
+    assert finals["bad-huge"]["product"]["segment_count"] == 1 and finals["bad-astral"]["product"]["segment_count"] == 1
+    assert finals["bad-big"]["product"]["segment_count"] == 2
+    # No words: attributed (accounted for), with the reason it raises nothing; no alert, no pseudo-label.
+    assert [t["text"] for t in ready["bad-nowords"]["turns"]] == ["", "", "", ""]
+    assert {t: a.get("alerts_withheld") for t, a in finals["bad-nowords"].items()} == {"product": "no_words",
+                                                                                       "complaint": "no_words"}
+    alerts = [orjson.loads(v) for _, _, v in read_topic(settings, "alert")]
+    assert not [a for a in alerts if a["call_id"] == "bad-nowords"] and "bad-nowords" not in pseudo
+    # Control and zero-width characters never reach the pseudo-label; full-width digits are read (and masked).
+    ctrl = pseudo["bad-ctrl"]["context_text"] + pseudo["bad-ctrl"]["summary"]
+    assert not [c for c in ctrl if unicodedata.category(c) in ("Cc", "Cf")], ctrl
+    assert "我要投诉话费扣错了" in ctrl and "[电话]" in ctrl
+    # Tombstones delete their key from the table and its changelog.
+    assert changelog_last(settings, "accounts", b"u-tomb") is None
+    assert changelog_last(settings, "labels", b"product.tomb") is None
+    assert changelog_last(settings, "human_labels", b"bad-hl-tomb") is None
+    assert changelog_last(settings, "accounts", b"u-bounds")["plan_name"] == "畅享套餐"
+    assert changelog_last(settings, "labels", b"product.zw")["keywords"] == []
+    assert provisional <= {orjson.loads(v)["call_id"] for _, _, v in attributions}
 
     # Counts add up, and `callqa check` says so (exit 0).
     report = reconcile(settings)

@@ -47,9 +47,10 @@ def iot_call(path: Path, call_id: str) -> Path:
     return path
 
 
-def status(url: str) -> int:
+def status(url: str, cookie: str | None = None) -> int:
     try:
-        with urllib.request.urlopen(urllib.request.Request(url), timeout=10) as response:
+        request = urllib.request.Request(url, headers={"Cookie": f"callqa_session={cookie}"} if cookie else {})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -142,6 +143,20 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
             page.evaluate("window.scrollTo(0, 0)")
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            # After a page load the newest alert comes first (issue 17: the page reversed the server's order).
+            page.reload()
+            expect(page.locator("#h-stream")).to_have_text("推送：已连接")
+            expect(page.locator("#alerts tbody tr").first).to_be_visible()
+            shown = page.eval_on_selector_all("#alerts tbody tr", "rows => rows.map((r) => r.dataset.alertId)")
+            times = page.evaluate("ids => ids.map((id) => state.alerts.get(id).produced_at)", shown)
+            assert len(times) >= 2 and times == sorted(times, reverse=True), times
+            # Logging out ends the session on the server: the old cookie reads nothing any more.
+            cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "callqa_session")
+            assert status(f"{base}/api/snapshot", cookie) == 200
+            page.click("form.user button")
+            page.wait_for_url("**/login")
+            assert status(f"{base}/api/snapshot", cookie) == 401
             browser.close()
         metrics = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from streams.codec import validator
 from streams.reconcile import reconcile
-from streams.replay import producer, publish, replay
+from streams.replay import key_of, producer, publish, replay
 from streams.settings import Settings
 from support import Run, extra_calls, finals_by_call, read_all
 
@@ -39,7 +39,8 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_mode
         sent = replay(settings, sample_dir / "transcript.jsonl", rate=0)
         out = producer(settings)
         for raw in BAD_RECORDS:
-            out.produce(settings.topic("transcript"), value=raw, key=b"bad")
+            # keyed as the replay keys them (a key that is not the call id would be key_mismatch)
+            out.produce(settings.topic("transcript"), value=raw, key=key_of(raw, "call_id"))
         out.flush(10)
         truth = [orjson.loads(line) for line in (sample_dir / "truth.jsonl").read_bytes().splitlines()]
         assert len(truth) >= 200

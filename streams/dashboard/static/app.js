@@ -106,7 +106,8 @@ function drawChart(task, rows) {
 // --- alerts ------------------------------------------------------------------------------------------------------
 function renderAlerts() {
   const label = $("#f-label").value, min = parseFloat($("#f-score").value), minutes = +$("#f-time").value, open = $("#f-open").checked;
-  const all = [...state.alerts.values()].reverse();  // newest first
+  // newest first, whatever order they came in (the snapshot sends them newest first, live ones come after)
+  const all = [...state.alerts.values()].sort((a, b) => b.produced_at - a.produced_at);
   const names = new Map(all.map((a) => [a.label_id, a.label_name]));
   const select = $("#f-label");
   if (select.options.length - 1 !== names.size) {

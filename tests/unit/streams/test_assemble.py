@@ -61,3 +61,33 @@ def test_provisional_every_n_segments():
 def test_worker_never_imports_torch():
     code = "import sys, streams.app, streams.agents, streams.cli; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_float_sequence_number_assembles():
+    """seq 1.0 passes the schema; the assembly raised ValueError at call_end and the call was lost (issue 17)."""
+    from streams.agents.assemble import snapshot
+    from streams.codec import decode
+
+    raw = b'{"type":"segment","call_id":"c1","user_id":"u1","seq":1.0,"speaker":"customer","text":"x","start_ms":0,' \
+          b'"end_ms":1,"event_time":0}'
+    state, _, _ = apply(None, START)
+    state, _, _ = apply(state, decode(raw, {"segment": "segment"}))
+    assert apply(state, seg(1))[2] == "duplicate_segment"  # 1.0 and 1 are the same sequence number
+    ready = snapshot("c1", state, True, 0, expected=decode(
+        b'{"type":"call_end","call_id":"c1","user_id":"u1","segment_count":2.0,"event_time":0}', {"call_end": "call_end"}
+    )["segment_count"])
+    assert ready["segment_count"] == 1 and ready["missing_seqs"] == [0]
+
+
+def test_a_segment_without_words_counts_with_no_text():
+    state, _, _ = apply(None, START)
+    state, _, reason = apply(state, {**seg(0), "text": "😀😀！"})
+    assert reason is None and state["segments"]["0"]["text"] == ""
+
+
+def test_a_call_past_its_bounds_dead_letters_the_segment(monkeypatch):
+    settings = get_settings()
+    state, _, _ = apply(None, START)
+    state, _, _ = apply(state, {**seg(0), "text": "话" * (settings.max_call_chars - 1)})
+    assert apply(state, {**seg(1), "text": "你好"})[2] == "call_too_large"
+    assert apply(state, {**seg(1), "text": "好"})[2] is None

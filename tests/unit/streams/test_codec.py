@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.codec import SCHEMA_DIR, DecodeError, dead_letter, decode, validator
+from streams.codec import SCHEMA_DIR, DecodeError, dead_letter, decode, has_words, normalise_text, validator
 
 TRANSCRIPT = {"call_start": "call_start", "segment": "segment", "call_end": "call_end"}
 SEGMENT = {"type": "segment", "call_id": "c1", "user_id": "u1", "seq": 0, "speaker": "customer", "text": "你好",
@@ -49,3 +49,64 @@ def test_dead_letter_of_a_huge_record_keeps_its_head():
 def test_every_schema_has_a_valid_example(schema):
     example = json.loads((SCHEMA_DIR / "examples" / f"{schema}.v1.json").read_text(encoding="utf-8"))
     validator(schema)(example)
+
+
+def test_integers_sent_as_floats_become_ints():
+    """JSON Schema's integer accepts 1.0; the assembly used str(seq) and range(segment_count) on it (issue 17)."""
+    record = decode(json.dumps({**SEGMENT, "seq": 1.0, "start_ms": 0.0, "end_ms": 9e2}).encode(), TRANSCRIPT)
+    assert record["seq"] == 1 and type(record["seq"]) is int and type(record["end_ms"]) is int
+    end = decode(b'{"type":"call_end","call_id":"c1","user_id":"u1","segment_count":1.0,"event_time":1767225600000.0}',
+                 TRANSCRIPT)
+    assert type(end["segment_count"]) is int and type(end["event_time"]) is int
+    ready = decode(json.dumps({"call_id": "c", "user_id": "u", "final": True, "turns": [], "segment_count": 2.0,
+                               "missing_seqs": [1.0], "has_human_label": False, "trigger_ts": 0, "ready_ts": 0}).encode(),
+                   "call_ready")
+    assert ready["missing_seqs"] == [1] and type(ready["missing_seqs"][0]) is int
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"type":"segment","call_id":"a","user_id":"u1","seq":0,"speaker":"customer","text":"x","start_ms":0,"end_ms":1,'
+    b'"event_time":0,"call_id":"b"}',
+    b'{"type":"segment","call\\u005fid":"a","call_id":"b","user_id":"u1","seq":0,"speaker":"customer","text":"x",'
+    b'"start_ms":0,"end_ms":1,"event_time":0}',  # the same key written with an escape
+    b'{"user_id":"u1","balance_yuan":1,"plan_name":"p","plan_fee_yuan":1,"data_allowance":"1G","updated_at":0,'
+    b'"plan_name":"q"}',
+])
+def test_duplicate_keys_are_refused(raw):
+    event = "account" if b"balance" in raw else TRANSCRIPT
+    with pytest.raises(DecodeError) as exc:
+        decode(raw, event)
+    assert exc.value.reason == "duplicate_key"
+
+
+def test_a_key_repeated_as_a_value_or_in_another_object_is_no_duplicate():
+    raw = json.dumps({"call_id": "c1", "labels": {"product": "p.x"}, "summary": "call_id \"call_id\"",
+                      "event_time": 0}).encode()
+    assert decode(raw, "human_label")["call_id"] == "c1"
+
+
+@pytest.mark.parametrize("kind", [[1], {"a": 1}, None, 3])
+def test_an_unhashable_event_type_is_a_schema_error(kind):
+    with pytest.raises(DecodeError) as exc:
+        decode(json.dumps({**SEGMENT, "type": kind}).encode(), TRANSCRIPT)
+    assert exc.value.reason == "schema"
+
+
+def test_text_is_normalised_at_the_edge():
+    raw = json.dumps({**SEGMENT, "text": "\u200b我要\u200d投诉\x07\t１３８１２３４５６７８\ufeff "}, ensure_ascii=False).encode()
+    assert decode(raw, TRANSCRIPT, normalise=True)["text"] == "我要投诉 13812345678"
+    assert decode(raw, TRANSCRIPT)["text"] != "我要投诉 13812345678"  # the worker's own topics are kept as they are
+    assert normalise_text("\u200b\u200c\x00 \u3000") == "" and not has_words("😀！？") and has_words("a")
+
+
+def test_text_that_nfkc_makes_too_long_is_a_schema_error():
+    raw = json.dumps({**SEGMENT, "text": "\ufdfa" * 1000}, ensure_ascii=False).encode()  # 18 characters each in NFKC
+    with pytest.raises(DecodeError) as exc:
+        decode(raw, TRANSCRIPT, normalise=True)
+    assert exc.value.reason == "schema" and "NFKC" in exc.value.detail
+
+
+def test_dead_letter_of_a_huge_key_keeps_its_head():
+    record = dead_letter(b"v", b"k" * 900_000, "callqa.transcript.v1", 0, 7, "schema", "x")
+    validator("dead_letter")(record)
+    assert len(base64.b64decode(record["key_b64"])) == 16 * 1024 and record["key_bytes"] == 900_000
