@@ -5,12 +5,13 @@ import base64
 import json
 import sys
 import time
-import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
 import fastjsonschema
 import orjson
+
+from streams.render import normalise_text
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -34,33 +35,6 @@ def schema(event: str) -> dict:
 @lru_cache(maxsize=None)
 def validator(event: str):
     return fastjsonschema.compile(schema(event))
-
-
-# Text normalisation at the edge: NFKC, then control and format characters (zero-width spaces and joiners, bidi
-# marks, BOM, soft hyphen: Unicode categories Cc and Cf) removed, whitespace controls and other spaces made one space.
-_SPACES = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85"
-
-
-@lru_cache(maxsize=1)
-def _translation() -> dict[int, str | None]:
-    """Cc and Cf dropped, whitespace controls and every other space (Zs, Zl, Zp) one ASCII space (built once, 0.3 s)."""
-    table = {}
-    for cp in range(sys.maxunicode + 1):
-        category = unicodedata.category(chr(cp))
-        if category in ("Cc", "Cf", "Zs", "Zl", "Zp") and cp != 0x20:
-            table[cp] = " " if category[0] == "Z" or chr(cp) in _SPACES else None
-    return table
-
-
-def normalise_text(text: str) -> str:
-    """NFKC; control and zero-width characters dropped; runs of whitespace one space; stripped."""
-    text = unicodedata.normalize("NFKC", text).translate(_translation())
-    return " ".join(text.split()) if "  " in text or text[:1] == " " or text[-1:] == " " else text
-
-
-def has_words(text: str) -> bool:
-    """At least one letter or digit (an emoji, punctuation or whitespace alone carries no words)."""
-    return any(ch.isalnum() for ch in text)
 
 
 def _text_fields(node: dict) -> list:

@@ -10,8 +10,9 @@ import logging
 
 from streams.app import app, settings
 from streams.channels import call_ready_topic, transcript_topic
-from streams.codec import DecodeError, encode, has_words, now_ms
+from streams.codec import DecodeError, encode, now_ms
 from streams.deadletter import each_record, origin
+from streams.render import has_words
 from streams.tables import calls, human_labels
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ import numpy as np
 from streams.agents import watchdog
 from streams.app import app, settings
 from streams.channels import alert_topic, attribution_topic, call_ready_topic, health_topic, pseudo_label_topic
-from streams.codec import CallqaError, DecodeError, decode, encode, has_words, now_ms
+from streams.codec import CallqaError, DecodeError, decode, encode, now_ms
 from streams.deadletter import send_dead_letter
 from streams.encoder import Encoder, InferenceRejected, InProcessEncoder, TritonEncoder
 from streams.match import match_labels, select_candidates
 from streams.redact import redact
-from streams.render import render, render_context, render_label
+from streams.render import has_words, render, render_context, render_label
 from streams.summarise import summarise
 from streams.tables import accounts, labels
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.codec import SCHEMA_DIR, DecodeError, dead_letter, decode, has_words, normalise_text, validator
+from streams.codec import SCHEMA_DIR, DecodeError, dead_letter, decode, validator
+from streams.render import has_words, normalise_text
 
 TRANSCRIPT = {"call_start": "call_start", "segment": "segment", "call_end": "call_end"}
 SEGMENT = {"type": "segment", "call_id": "c1", "user_id": "u1", "seq": 0, "speaker": "customer", "text": "你好",

@@ -75,3 +75,22 @@ def test_one_generated_token_is_the_start_state(tmp_path):
     with torch.no_grad():
         two = base(base.tokenize(TEXTS))
     torch.testing.assert_close(two["token_embeddings"][:, 0], one["token_embeddings"][:, 0], atol=1e-5, rtol=0)
+
+
+def test_a_random_bases_start_state_depends_on_the_call_once_cross_attention_is_amplified(tmp_path):
+    """At BERT's init the start token's state is nearly the same for every call (the quick model collapsed); the
+    set-up's cross-attention gain makes the calls differ from step 0."""
+    from training.stages.setup import amplify_cross_attention
+
+    texts = ["用户：我的流量不够用。", "客服：好的，我帮您查一下套餐。", "当前对话属于什么产品？"]
+
+    def spread(base) -> float:
+        with torch.no_grad():
+            states = torch.nn.functional.normalize(base({**base.tokenize(texts)})["token_embeddings"][:, 0], dim=-1)
+        return float(1 - (states @ states.T).min())
+
+    torch.manual_seed(0)
+    base = tiny_base(tmp_path, generate_tokens=1).eval()
+    before = spread(base)
+    amplify_cross_attention(base, 10.0)
+    assert spread(base) > 100 * before  # measured: 6e-6 -> 4e-2

@@ -3,7 +3,7 @@ import random
 
 import torch
 
-from training.build import STAGES, stage_args
+from training.build import STAGES, TYPICAL_SECONDS, eta, stage_args
 from training.retrain import training_records
 from training.stages.pretrain import MASK, mask_spans
 from training.stages.transfer import agreement_params, cosine_summary, gradient_cosine
@@ -50,6 +50,14 @@ def test_the_demo_profile_fine_tunes_the_set_up_model_on_the_sample(tmp_path):
     assert DEMO_STAGES == ("setup", "finetune")
     assert f"--init-dir={tmp_path / 'm' / 'setup'}" in args["finetune"] and "--csds=" in args["finetune"]
     assert not any(a.startswith("--base=") for a in args["setup"])  # the default base: bge
+
+
+def test_the_build_eta_sums_the_stages_left_at_this_builds_pace():
+    assert set(TYPICAL_SECONDS["default"]) == set(STAGES)
+    assert eta("default", STAGES, 0.0, ()) == f"about {round(sum(TYPICAL_SECONDS['default'].values()) / 60)} min left"
+    done = ("setup", "pretrain", "transfer")
+    slow = 2 * sum(TYPICAL_SECONDS["default"][s] for s in done)  # a machine twice as slow so far
+    assert eta("default", ("finetune",), slow, done) == f"about {round(2 * TYPICAL_SECONDS['default']['finetune'] / 60)} min left"
 
 
 def test_late_human_label_moves_a_call_from_pseudo_to_fine_data():
