@@ -15,9 +15,11 @@ RESTRICTED = "model-repository,trace,logging"
 
 
 def token(repo: Path, create: bool = False) -> str | None:
-    """The repository's model-control token; a new one when `create` (each Triton start of the local stack)."""
+    """The repository's model-control token; with `create` (each Triton start of the local stack), made where there
+    is none yet. Every Triton serving one repository shares its token: a second server on it (the TLS test's, a
+    restart) must not lock the first one's clients out."""
     path = Path(repo) / TOKEN_FILE
-    if create:
+    if create and not path.exists():
         value = secrets.token_urlsafe(24)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
