@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import time
 from functools import lru_cache
 from pathlib import Path

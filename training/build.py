@@ -32,7 +32,7 @@ DEMO_STAGES = ("setup", "finetune")
 # Seconds each stage typically takes on the 2-core machine (build_report.json of each profile): the overall ETA.
 TYPICAL_SECONDS = {"default": {"setup": 20, "pretrain": 300, "transfer": 375, "finetune": 2770},
                    "demo": {"setup": 25, "finetune": 390},
-                   "quick": {"setup": 25, "pretrain": 25, "transfer": 40, "finetune": 80}}
+                   "quick": {"setup": 25, "pretrain": 29, "transfer": 39, "finetune": 221}}
 DEMO = {"finetune": ["--csds=", "--products=", "--steps=80", "--batch-size=12", "--eval-every=40", "--valid-per-source=60"]}
 
 
@@ -81,9 +81,9 @@ def build_all(models: Path, sample_dir: Path, quick: bool = False, extra: dict[s
     build_started = time.time()
     for k, stage in enumerate(stages, 1):
         command = [sys.executable, "-m", "streams.cli", "train", stage, *args[stage], *(extra or {}).get(stage, [])]
+        elapsed = time.time() - build_started
         log.info("build (%s profile): stage %d of %d, %s, %.0f s elapsed, %s: %s", profile, k, len(stages), stage,
-                 time.time() - build_started, eta(profile, stages[k - 1:], time.time() - build_started, stages[:k - 1]),
-                 " ".join(command[3:]))
+                 elapsed, eta(profile, stages[k - 1:], elapsed, stages[:k - 1]), " ".join(command[3:]))
         started = time.time()
         process = subprocess.Popen(command)
         _, status, usage = os.wait4(process.pid, 0)
