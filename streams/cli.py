@@ -319,7 +319,8 @@ def _stack(kafka_data: Path, workers: int):
     one; it is shown on the terminal only)."""
     from contextlib import contextmanager
 
-    from streams.stack import HOME, KafkaBroker, TritonServer, dashboard_process, dashboard_token, port_open, wait_for, worker_process
+    from streams.stack import (HOME, KafkaBroker, Supervisor, TritonServer, dashboard_process, dashboard_token, port_open,
+                               wait_for, worker_process)
     from streams.topics import create_topics
     from training.export import REPO_DIR, versions
 
@@ -339,8 +340,12 @@ def _stack(kafka_data: Path, workers: int):
             triton = TritonServer(REPO_DIR, HOME / "logs", grpc_port=int(grpc_port), http_port=int(grpc_port) - 1,
                                   metrics_port=int(grpc_port) + 1, host=triton_host).start()
             started.append(triton)
+            # Restarted when they exit, as Kubernetes would: the watchdog's way out of a stalled partition is an exit.
+            supervisor = Supervisor(lambda name: worker_process(name, {"CALLQA_DATA_DIR": str(HOME / name)}, HOME / "logs"))
+            started.append(supervisor)
             for i in range(workers):
-                started.append(worker_process(f"worker-{i}", {"CALLQA_DATA_DIR": str(HOME / f"worker-{i}")}, HOME / "logs").start())
+                supervisor.start(f"worker-{i}")
+            supervisor.tend_every(2.0)
             token, generated = dashboard_token(settings)
             board = dashboard_process({"CALLQA_DASHBOARD_TOKEN": token}, HOME / "logs").start()
             started.append(board)

@@ -10,12 +10,14 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import Callable
 
 from streams import model_control
 
@@ -100,6 +102,45 @@ class Process:
 
     def kill(self) -> None:
         self.stop(sig=signal.SIGKILL)
+
+
+class Supervisor:
+    """Keeps named workers up as Kubernetes would: a worker that exits (the watchdog's way out of a stalled
+    partition, or a crash) is started again by `tend()`. Records how each one exited."""
+
+    def __init__(self, spawn: Callable[[str], Process]) -> None:
+        self.spawn, self.workers, self.exits = spawn, {}, []
+        self._lock, self._stopped = threading.Lock(), threading.Event()
+
+    def start(self, name: str) -> None:
+        with self._lock:
+            if not self._stopped.is_set():  # a tend() racing stop() starts nothing
+                self.workers[name] = self.spawn(name).start()
+
+    def kill(self, name: str) -> None:
+        self.workers[name].kill()
+        self.start(name)
+
+    def tend(self) -> None:
+        for name, worker in list(self.workers.items()):
+            if worker.proc.poll() is not None and not self._stopped.is_set():
+                log.warning("%s exited with %s: starting it again", name, worker.proc.returncode)
+                self.exits.append((name, worker.proc.returncode))
+                self.start(name)
+
+    def tend_every(self, interval_s: float) -> None:
+        """`tend()` on a daemon thread until `stop()`."""
+        def loop() -> None:
+            while not self._stopped.wait(interval_s):
+                self.tend()
+
+        threading.Thread(target=loop, name="supervisor", daemon=True).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped.set()
+            for worker in self.workers.values():
+                worker.stop()
 
 
 def stop_recorded(timeout_s: float = 30.0) -> list[str]:

@@ -1,7 +1,7 @@
 """Exit when an input partition stops moving: faust can leave an assigned partition unconsumed after a rebalance
 (seen in the SIGKILL + rebalance test: one call_ready partition, 101 records behind, never fetched again; known
 upstream as consumers that silently stop). Delivery is at-least-once, so the way out is a restart: the worker exits
-and its supervisor (Kubernetes, `callqa up`'s caller, the fault test) starts it again."""
+and its supervisor (Kubernetes; `streams.stack.Supervisor` in `callqa up`, the demo and the tests) starts it again."""
 from __future__ import annotations
 
 import logging

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 
+from streams import stack
 from streams.settings import Settings
 from streams.stack import Process, worker_process
 from streams.topics import consumer_from_start, create_topics
@@ -35,29 +36,18 @@ class Run:
         return worker_process(name, {**self.env, "CALLQA_DATA_DIR": str(self.log_dir / name), **env}, self.log_dir)
 
 
-class Supervisor:
-    """Keeps a run's workers up as Kubernetes would: a worker that exits (the watchdog's way out of a stall) is started
-    again. Records how each exited."""
+class Supervisor(stack.Supervisor):
+    """The local stack's supervisor (a worker that exits is started again, as Kubernetes would) over a run's
+    workers, named "worker" unless told otherwise."""
 
     def __init__(self, run: Run) -> None:
-        self.run, self.workers, self.exits = run, {}, []
+        super().__init__(run.worker)
 
     def start(self, name: str = "worker") -> None:
-        self.workers[name] = self.run.worker(name).start()
+        super().start(name)
 
     def kill(self, name: str = "worker") -> None:
-        self.workers[name].kill()
-        self.start(name)
-
-    def tend(self) -> None:
-        for name, worker in list(self.workers.items()):
-            if worker.proc.poll() is not None:
-                self.exits.append((name, worker.proc.returncode))
-                self.start(name)
-
-    def stop(self) -> None:
-        for worker in self.workers.values():
-            worker.stop()
+        super().kill(name)
 
 
 def read_topic(settings: Settings, topic: str, until, timeout_s: float, on_poll=None,
