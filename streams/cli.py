@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,25 +22,22 @@ EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    from streams.redact import RedactingFilter
+    from streams.core import logs
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())  # no phone, ID or card numbers in logs, whatever a message carries
+    logs.configure(verbose)
 
 
 def _settings():
-    from streams.settings import get_settings
+    from streams.core.settings import Settings
 
-    return get_settings()
+    return Settings()
 
 
 @app.command()
 def sample(out: Path = typer.Argument(..., help="Folder to write the sample event files into."),
            calls: int = 300, seed: int = 7) -> None:
     """Generate telecom-flavoured sample calls, accounts, a label catalog and human labels."""
-    from streams.sample import write_sample
+    from streams.tools.sample.generate import write_sample
 
     console.print(write_sample(out, calls=calls, seed=seed))
 
@@ -49,7 +45,7 @@ def sample(out: Path = typer.Argument(..., help="Folder to write the sample even
 @app.command()
 def topics() -> None:
     """Create callqa's topics (partitions, compaction) where missing."""
-    from streams.topics import create_topics
+    from streams.core.topics import create_topics
 
     console.print(f"created: {create_topics(_settings()) or 'none, all exist'}")
 
@@ -59,11 +55,9 @@ def worker() -> None:
     """Run one Faust worker (configured by CALLQA_* variables)."""
     settings = _settings()
     log.info("settings: %s", settings.masked())
-    from streams.app import app as faust_app
-    import streams.agents  # noqa: F401  (registers the agents)
+    from streams.worker.app import build_worker, run
 
-    sys.argv = ["callqa-worker", "worker", "--loglevel", "info"] + ([] if settings.web_enabled else ["--without-web"])
-    faust_app.main()
+    run(build_worker(settings))
 
 
 @app.command()
@@ -72,7 +66,7 @@ def dashboard() -> None:
     settings = _settings()
     log.info("settings: %s", settings.masked())
     from streams.dashboard.server import serve
-    from streams.stack import dashboard_token
+    from streams.tools.stack import dashboard_token
 
     token, generated = dashboard_token(settings)
     if generated:  # never logged: written where only this user can read it
@@ -88,7 +82,7 @@ def dashboard() -> None:
 @app.command()
 def publish(event: str = typer.Argument(..., help="account | label | human_label | transcript"), file: Path = typer.Argument(...)) -> None:
     """Send every line of FILE to the event's topic."""
-    from streams.replay import publish as publish_file
+    from streams.tools.replay import publish as publish_file
 
     console.print(f"{publish_file(_settings(), event, file)} records sent to {_settings().topic(event)}")
 
@@ -98,7 +92,7 @@ def replay(file: Path, rate: float = typer.Option(1.0, help="Speed-up over the e
     """Replay a JSONL file of transcript events (call_start, segment, call_end) in event-time order."""
     from rich.progress import Progress
 
-    from streams.replay import replay as replay_file
+    from streams.tools.replay import replay as replay_file
 
     with Progress(console=console) as progress:
         bar = progress.add_task("replay", total=None)
@@ -111,7 +105,7 @@ def watch(seconds: float = typer.Option(0, help="Stop after this long; 0 runs un
     """Live view of attributions, alerts, pseudo-labels and dead letters."""
     from rich.live import Live
 
-    from streams.watch import View, consumer_at_end, poll_into
+    from streams.tools.watch import View, consumer_at_end, poll_into
 
     settings = _settings()
     consumer, view = consumer_at_end(settings), View(settings)
@@ -130,7 +124,7 @@ def watch(seconds: float = typer.Option(0, help="Stop after this long; 0 runs un
 @app.command()
 def check(timeout_s: float = typer.Option(60.0, help="Longest wait for one topic to be read to its end.")) -> None:
     """Reconcile a run: inputs vs outputs (after de-duplication) vs dead letters; exit 1 on any gap."""
-    from streams.reconcile import reconcile
+    from streams.tools.reconcile import reconcile
 
     report = reconcile(_settings(), timeout_s=timeout_s)
     console.print(dict(sorted(report.counts.items())))
@@ -172,7 +166,7 @@ def train_all(ctx: typer.Context, models: Path = typer.Option(Path(".callqa/mode
     from training.build import STAGES, build_all
 
     if not (sample_dir / "truth.jsonl").exists():
-        from streams.sample import write_sample
+        from streams.tools.sample.generate import write_sample
 
         write_sample(sample_dir, calls=1500, seed=1)
     extra: dict[str, list[str]] = {}
@@ -255,8 +249,8 @@ def _duration(text: str) -> float:
 def redaction(n: int = typer.Option(2000, help="Utterances of each kind (with identifiers, clean)."), seed: int = 0,
               out: Path = typer.Option(Path(".callqa/redaction-report.json"))) -> None:
     """Measure personal-data redaction: recall per identifier kind, share of clean text masked."""
-    from streams.redact_eval import main as measure_main
-    from streams.redact_words_eval import main as measure_words
+    from streams.tools.redaction.identifiers import main as measure_main
+    from streams.tools.redaction.words import main as measure_words
 
     measure_main([str(out), "--n", str(n), "--seed", str(seed)])
     # names, addresses, WeChat ids, plates, passports: a set of their own
@@ -276,13 +270,14 @@ def up(workers: int = typer.Option(1, help="Faust workers to run."),
                                             help="Publish the catalog (off: the catalog topic is fed elsewhere).")) -> None:
     """Start Kafka, Triton and the workers on this machine and keep them running until Ctrl-C. With a model and a
     catalog (the defaults), calls sent to callqa.transcript.v1 are attributed."""
-    from streams.replay import publish as publish_file
-    from streams.sample import write_sample
-    from streams.stack import HOME
+    from streams.tools import local
+    from streams.tools.replay import publish as publish_file
+    from streams.tools.sample.generate import write_sample
+    from streams.tools.stack import HOME
     from training.export import REPO_DIR, versions
 
     if model is not None or not versions(REPO_DIR, "callqa_encoder_decoder"):
-        _serve(model)
+        local.serve_model(model, console.print)
     if publish_catalog and catalog is None:
         catalog = HOME / "sample" / "up" / "catalog.jsonl"
         if not catalog.exists():
@@ -304,91 +299,25 @@ def up(workers: int = typer.Option(1, help="Faust workers to run."),
 @app.command()
 def down() -> None:
     """Stop whatever an earlier `callqa up` or demo left running."""
-    from streams.stack import stop_recorded
+    from streams.tools.stack import stop_recorded
 
     console.print(f"stopped: {stop_recorded() or 'nothing was running'}")
+
+
+@contextlib.contextmanager
+def _stack(kafka_data: Path, workers: int):
+    from streams.tools import local
+
+    try:
+        with local.running_stack(_settings(), kafka_data, workers) as running:
+            yield running
+    except local.NoModel as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def _print_dashboard(running: dict) -> None:
     login = "the token in $CALLQA_DASHBOARD_TOKEN" if running["dashboard_token"] is None else running["dashboard_token"]
     console.print(f"[bold]监控页面 dashboard:[/] {running['dashboard']}  login: any name + token {login}")
-
-
-def _stack(kafka_data: Path, workers: int):
-    """Kafka, Triton, the workers and the dashboard; yields their addresses (and the dashboard's token when it made
-    one; it is shown on the terminal only)."""
-    from contextlib import contextmanager
-
-    from streams.stack import (HOME, KafkaBroker, Supervisor, TritonServer, dashboard_process, dashboard_token, port_open,
-                               wait_for, worker_process)
-    from streams.topics import create_topics
-    from training.export import REPO_DIR, versions
-
-    settings = _settings()
-
-    @contextmanager
-    def running():
-        if not versions(REPO_DIR, "callqa_encoder_decoder"):
-            raise typer.BadParameter("no model version in triton_repo/: run `callqa train all` and `callqa export` (or `make demo`)")
-        started = []
-        try:
-            host, port = settings.kafka_bootstrap_servers.split(":")
-            broker = KafkaBroker(kafka_data, port=int(port), host=host).start()
-            started.append(broker)
-            create_topics(settings)
-            triton_host, grpc_port = settings.triton_url.split(":")
-            triton = TritonServer(REPO_DIR, HOME / "logs", grpc_port=int(grpc_port), http_port=int(grpc_port) - 1,
-                                  metrics_port=int(grpc_port) + 1, host=triton_host).start()
-            started.append(triton)
-            # Restarted when they exit, as Kubernetes would: the watchdog's way out of a stalled partition is an exit.
-            supervisor = Supervisor(lambda name: worker_process(name, {"CALLQA_DATA_DIR": str(HOME / name)}, HOME / "logs"))
-            started.append(supervisor)
-            for i in range(workers):
-                supervisor.start(f"worker-{i}")
-            supervisor.tend_every(2.0)
-            token, generated = dashboard_token(settings)
-            board = dashboard_process({"CALLQA_DASHBOARD_TOKEN": token}, HOME / "logs").start()
-            started.append(board)
-            host, port = settings.dashboard_host, settings.dashboard_port
-            wait_for(lambda: port_open(host, port), "dashboard", 60, board.proc, board.log_file)
-            yield {"kafka": broker.bootstrap, "triton": triton.grpc_url, "workers": workers, "logs": str(HOME / "logs"),
-                   "dashboard": f"http://{host}:{port}/", "dashboard_token": token if generated else None}
-        finally:
-            for part in reversed(started):
-                part.stop()
-
-    return running()
-
-
-def _serve(model: Path | None) -> Path:
-    """The model folder to serve, exported as the next version of triton_repo/ unless the newest version already is
-    that model: `model`, else the full build (.callqa/models/default, `callqa train all`) where there is one, else the
-    demo's model (.callqa/models-demo/default: the pretrained base fine-tuned on the telecom sample, built once in
-    minutes)."""
-    from streams.sample import write_sample
-    from streams.stack import HOME
-    from training.export import REPO_DIR, export as export_model, versions
-
-    train_dir = HOME / "sample" / "train"
-    full = HOME / "models" / "default"
-    model_dir = model or (full if (full / "modules.json").exists() else HOME / "models-demo" / "default")
-    if not (model_dir / "modules.json").exists():
-        if not (train_dir / "truth.jsonl").exists():
-            console.print("writing the training sample…")
-            write_sample(train_dir, calls=1500, seed=1)
-        profile = "default" if model_dir == full else "demo"
-        console.print(f"[bold]building the {profile} model (once; later runs reuse it): "
-                      + ("the four stages" if profile == "default" else
-                         "bge-small-zh-v1.5 from Maven Central, fine-tuned on the telecom sample for a few minutes;"
-                         " `callqa train all` builds the full model from ../shared/data") + "…[/]")
-        from training.build import build_all
-
-        build_all(model_dir.parent, train_dir, profile=profile)
-    served = versions(REPO_DIR, "callqa_encoder_decoder")
-    info = "checkpoint/callqa_model.json"
-    if not served or (REPO_DIR / "callqa_encoder_decoder" / str(served[-1]) / info).read_bytes() != (model_dir / "callqa_model.json").read_bytes():
-        console.print(f"exported model version {export_model(model_dir, REPO_DIR)} to {REPO_DIR}")  # the newest serves
-    return model_dir
 
 
 @app.command(context_settings=EXTRA)
@@ -399,11 +328,12 @@ def bench(ctx: typer.Context, model: Path = typer.Option(None, help="Model folde
           smoke: bool = typer.Option(False, help="A short run that checks every part works (CI); its figures mean little.")) -> None:
     """Sustained load, Triton's own limit (perf_analyzer), the naive ways, the LCS summariser and ingestion alone.
     Options: --key=value of BenchConfig (start_rate, growth, max_steps, step_s, call_s, p95_bound_s, modes, …)."""
-    from streams.bench import SMOKE, BenchConfig, run_local
+    from streams.tools import local
+    from streams.tools.bench.run import SMOKE, BenchConfig, run_local
     from training.config import override
 
     config = override(SMOKE if smoke else BenchConfig(), ctx.args)
-    model_dir = _serve(model)
+    model_dir = local.serve_model(model, console.print)
     paths = run_local(config, model_dir, out, data if data.exists() else None, triton_url,
                       progress=lambda what: console.print(f"[bold]bench:[/] {what}"))
     console.print(paths["table"].read_text(encoding="utf-8"), markup=False, soft_wrap=True)
@@ -419,16 +349,17 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
     import orjson
     from rich.live import Live
 
-    from streams.replay import publish as publish_file, replay as replay_file
-    from streams.sample import write_sample
-    from streams.stack import HOME
-    from streams.watch import View, consumer_at_end, poll_into
+    from streams.tools import local
+    from streams.tools.replay import publish as publish_file, replay as replay_file
+    from streams.tools.sample.generate import write_sample
+    from streams.tools.stack import HOME
+    from streams.tools.watch import View, consumer_at_end, poll_into
 
     settings = _settings()
     demo_dir = HOME / "sample" / f"demo-{calls}"
     if not (demo_dir / "truth.jsonl").exists():
         write_sample(demo_dir, calls=calls, seed=2)
-    _serve(model)
+    local.serve_model(model, console.print)
     kafka_data = HOME / "demo-kafka"
     shutil.rmtree(kafka_data, ignore_errors=True)  # each demo starts from an empty broker
     truth = {t["call_id"]: t for t in map(orjson.loads, (demo_dir / "truth.jsonl").read_bytes().splitlines())}

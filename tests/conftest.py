@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.sample import write_sample
+from streams.tools.sample.generate import write_sample
 
 REPO = Path(__file__).resolve().parent.parent
+
 
 def docker_answers() -> bool:
     if not shutil.which("docker"):
@@ -51,7 +52,7 @@ def kafka(tmp_path_factory):
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server(), None
         return
-    from streams.stack import KafkaBroker, free_port
+    from streams.tools.stack import KafkaBroker, free_port
 
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), port=free_port()).start()
     yield broker.bootstrap, broker
@@ -90,7 +91,7 @@ def triton(tmp_path_factory, triton_repo):
     if os.environ.get("TRITON_URL"):
         yield os.environ["TRITON_URL"], None
         return
-    from streams.stack import TritonServer, free_port
+    from streams.tools.stack import TritonServer, free_port
 
     server = TritonServer(triton_repo, tmp_path_factory.mktemp("triton_logs"), http_port=free_port(), grpc_port=free_port(),
                           metrics_port=free_port()).start()

@@ -7,6 +7,24 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What every stage that trains (pretrain, transfer, finetune) has: its start and output folders, the step loop and
+    optimizer (training.loop), seed and threads. The fields without a default differ by stage: each stage redeclares
+    them with its own (they keep their place here, so `asdict` lists these first); its other fields come after."""
+    init_dir: str
+    out_dir: str
+    steps: int
+    batch_size: int
+    lr: float
+    eval_every: int
+    patience: int  # evaluations without gain before stopping
+    weight_decay: float = 0.01
+    bf16: bool = True  # training.loop.autocast
+    seed: int = 13
+    threads: int = 2
+
+
 def override(config: T, args: list[str]) -> T:
     fields = {f.name: f for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}

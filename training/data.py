@@ -1,4 +1,4 @@
-"""Training examples from the project's event files, rendered by the serving renderer (streams.render)."""
+"""Training examples from the project's event files, rendered by the serving renderer (streams.core.render)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.render import Template, render
+from streams.core.render import Template, render
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -114,7 +114,7 @@ def read_dialogues(path: Path) -> list[Dialogue]:
 
 def account_for(dialogue_id: str) -> dict:
     """The public data has no account fields: each dialogue gets a generated one, the same on every run."""
-    from streams.sample import random_account  # stdlib-only generator shared with the sample data
+    from streams.core.accounts import random_account  # stdlib-only generator shared with the sample data
 
     return random_account(random.Random(dialogue_id), f"u-{dialogue_id}", 0)
 

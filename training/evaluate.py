@@ -15,8 +15,8 @@ from rapidfuzz.distance import LCSseq
 from rich.console import Console
 from rich.table import Table
 
-from streams.render import DEFAULT_TEMPLATE, render_context, render_dialogue, render_label
-from streams.summarise import split_sentences, summarise
+from streams.core.render import DEFAULT_TEMPLATE, render_context, render_dialogue, render_label
+from streams.core.summarise import split_sentences, summarise
 from training.data import Dialogue, account_for, read_dialogues, read_jsonl, render_dialogue_task, split_csds, split_products
 
 log = logging.getLogger(__name__)

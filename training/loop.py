@@ -121,10 +121,14 @@ def optimizer_for(model: torch.nn.Module, config, head: torch.nn.Module | None =
     return optimizer, schedule
 
 
-def descend(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule) -> float:
-    """One optimizer step on `loss` (gradients clipped to norm 1); returns the loss."""
+def descend(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule,
+            combine: Callable[[], None] | None = None) -> float:
+    """One optimizer step on `loss` (gradients clipped to norm 1); returns the loss. `combine`, run between the
+    backward pass and the clipping, may change the gradients (transfer adds or drops a second batch's: X3)."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if combine is not None:
+        combine()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()
     schedule.step()

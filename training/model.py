@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from streams.render import Template
+from streams.core.render import Template
 from training.modules import MODULE_TYPES, Normalize, Pooling, Projection, Seq2SeqBase
 
 INFO = "callqa_model.json"

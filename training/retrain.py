@@ -12,9 +12,11 @@ from pathlib import Path
 
 import orjson
 
-from streams.codec import DecodeError, decode
-from streams.settings import Settings
-from streams.topics import kafka_config
+from streams.core.codec import decode, encode
+from streams.core.errors import DecodeError
+from streams.core.kafka import kafka_config
+from streams.core.records import HumanLabel, PseudoLabel, Record
+from streams.core.settings import Settings
 from training.build import build_all
 from training.loop import write_report
 
@@ -31,7 +33,7 @@ class RetrainConfig:
     max_records: int = 50000
 
 
-def read_new(settings: Settings, event: str, group: str, max_records: int) -> tuple[list[dict], list]:
+def read_new(settings: Settings, event: str, group: str, max_records: int) -> tuple[list[Record], list]:
     """Records of the event's topic after the group's committed offsets, up to the end offsets seen at the start;
     returns them with the offsets to commit once they have been used."""
     from confluent_kafka import Consumer, TopicPartition
@@ -77,21 +79,22 @@ def commit(settings: Settings, group: str, offsets: list) -> None:
 
 def catalog_names(settings: Settings) -> dict[str, str]:
     records, _ = read_new(settings, "label", f"callqa-retrain-catalog-{time.time_ns()}", 100000)
-    return {r["label_id"]: r["name"] for r in records}
+    return {r.label_id: r.name for r in records}
 
 
-def training_records(pseudo: list[dict], human: list[dict], names: dict[str, str]) -> tuple[list[dict], list[dict]]:
+def training_records(pseudo: list[PseudoLabel], human: list[HumanLabel],
+                     names: dict[str, str]) -> tuple[list[dict], list[PseudoLabel]]:
     """A call a human labelled after its pseudo-label moves from pseudo data to fine data (its label names and the
     human summary become the target)."""
-    labelled = {h["call_id"]: h for h in human if h.get("labels")}
+    labelled = {h.call_id: h for h in human if h.labels}
     fine, rest = [], []
-    for record in {r["call_id"]: r for r in pseudo}.values():  # at-least-once delivery: one record per call
-        label = labelled.get(record["call_id"])
+    for record in {r.call_id: r for r in pseudo}.values():  # at-least-once delivery: one record per call
+        label = labelled.get(record.call_id)
         if label is None:
             rest.append(record)
         else:
-            target = "、".join(names.get(l, l) for l in label["labels"].values())
-            fine.append({"context_text": record["context_text"], "target": target + ("：" + label["summary"] if label.get("summary") else "")})
+            target = "、".join(names.get(l, l) for l in label.labels.values())
+            fine.append({"context_text": record.context_text, "target": target + ("：" + label.summary if label.summary else "")})
     return fine, rest
 
 
@@ -100,7 +103,7 @@ def promote(settings: Settings, candidate: Path, current: Path, repo: Path) -> i
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
 
-    from streams import model_control
+    from streams.core import model_control
     from training.export import ENCODER_DECODER, PROJECTOR, export
 
     version = export(candidate, repo)
@@ -138,7 +141,7 @@ def retrain(settings: Settings, config: RetrainConfig, repo: Path) -> dict:
     if not pseudo and not fine:
         return report | {"promoted": False, "reason": "no new pseudo-labels"}
     work.mkdir(parents=True)
-    (work / "pseudo.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in pseudo))
+    (work / "pseudo.jsonl").write_bytes(b"\n".join(encode(r) for r in pseudo))
     (work / "fine.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in fine))
     extra = {"transfer": [f"--init-dir={current}", f"--out-dir={work / 'transferred'}", f"--pseudo-file={work / 'pseudo.jsonl'}",
                           f"--fine-file={work / 'fine.jsonl'}"],

@@ -2,7 +2,7 @@
 #   docker build -f deploy/docker/triton.Dockerfile -t callqa-triton:0.1.0 .
 # Tag 25.06 (Triton 2.59, Ubuntu 24.04, Python 3.12). The Python backend runs model.py with this image's own
 # Python, so torch, transformers, safetensors and numpy<2 are installed into it, and so is callqa itself (without
-# its dependencies): model.py imports training.export, which imports streams.render.
+# its dependencies): model.py imports training.export, which imports streams.core.render.
 #
 # Model configuration, not model weights, is baked in, in two variants under /opt/callqa/model-config/:
 #   cpu/  triton_repo/ exactly as in git (instance_group KIND_CPU, what the local stack and the tests use)

@@ -6,11 +6,11 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from streams.redact import redact
-from streams.render import Template, render_context
-from streams.summarise import summarise
+from streams.core.records import TRANSCRIPT_EVENTS
+from streams.core.redact import redact
+from streams.core.render import Template, render_context
+from streams.core.summarise import summarise
 
-TRANSCRIPT_EVENTS = {"call_start": "call_start", "segment": "segment", "call_end": "call_end"}
 # Topic event -> schema (or the transcript's type map) the dashboard decodes it with.
 READS = {"transcript": TRANSCRIPT_EVENTS, "account": "account", "label": "label", "attribution": "attribution",
          "alert": "alert", "alert_ack": "alert_ack", "label_count": "label_count", "pseudo_label": "pseudo_label"}

@@ -6,8 +6,8 @@ import logging
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from streams.settings import Settings
-from streams.topics import kafka_config
+from streams.core.kafka import kafka_config
+from streams.core.settings import Settings
 
 log = logging.getLogger(__name__)
 # The topics the worker group consumes.

@@ -16,12 +16,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.codec import DecodeError, dead_letter, decode, encode, now_ms, validator
+from streams.core.codec import dead_letter, decode, encode, now_ms, validator
+from streams.core.errors import DecodeError
+from streams.core.kafka import aiokafka_config, kafka_config
+from streams.core.settings import Settings
 from streams.dashboard.board import READS, Board
 from streams.dashboard.health import Lag, Metrics, triton_state
 from streams.dashboard.sessions import LoginLimiter, Sessions
-from streams.settings import Settings
-from streams.topics import kafka_config
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -184,15 +185,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 # --- Kafka -------------------------------------------------------------------------------------------------------
 
-def aiokafka_config(settings: Settings) -> dict:
-    config = {"bootstrap_servers": settings.kafka_bootstrap_servers, "security_protocol": settings.kafka_security_protocol}
-    if settings.kafka_sasl_mechanism:
-        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
-        config.update(sasl_mechanism=settings.kafka_sasl_mechanism, sasl_plain_username=settings.kafka_sasl_username,
-                      sasl_plain_password=password)
-    return config
-
-
 async def _send(app: web.Application, event: str, key: str, record: dict) -> None:
     settings: Settings = app["settings"]
     await app["producer"].send_and_wait(settings.topic(event), key=key.encode(), value=encode(record))
@@ -247,7 +239,7 @@ def topic_partitions(settings: Settings, topics) -> list[tuple[str, int]]:
 
 async def _apply(app: web.Application, board: Board, event: str, message, live: bool) -> None:
     try:
-        record = decode(message.value, READS[event])
+        record = decode(message.value, READS[event]).to_dict()  # the board keeps and serves the JSON form
     except DecodeError as exc:
         app["metrics"].skipped.labels(message.topic).inc()
         log.warning("skipped %s[%s]@%s: %s", message.topic, message.partition, message.offset, exc.reason)

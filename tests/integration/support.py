@@ -9,10 +9,11 @@ from pathlib import Path
 
 import orjson
 
-from streams import stack
-from streams.settings import Settings
-from streams.stack import Process, worker_process
-from streams.topics import consumer_from_start, create_topics
+from streams.core.kafka import consumer_from_start
+from streams.core.settings import Settings
+from streams.core.topics import create_topics
+from streams.tools import stack
+from streams.tools.stack import Process, worker_process
 
 
 @dataclass

@@ -13,11 +13,11 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from streams.codec import validator
-from streams.match import select_candidates
-from streams.reconcile import read_topic, reconcile
-from streams.replay import KEY_FIELD, UNREADABLE_KEY, key_of, producer
-from streams.topics import consumer_from_start, kafka_config
+from streams.core.codec import validator
+from streams.core.kafka import consumer_from_start, kafka_config
+from streams.tools.reconcile import read_topic, reconcile
+from streams.tools.replay import KEY_FIELD, UNREADABLE_KEY, key_of, producer
+from streams.worker.steps.candidates import select_candidates
 from support import Run, all_final, call_events, finals_by_call, read_all, table_size, wait_until
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.bench import SMOKE, Bench, write_outputs
+from streams.tools.bench.report import write_outputs
+from streams.tools.bench.run import SMOKE, Bench
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import orjson
 import pytest
 from support import read_topic
 
-from streams.replay import publish, replay
-from streams.settings import Settings
-from streams.stack import dashboard_process, free_port, port_open, wait_for, worker_process
-from streams.topics import create_topics
+from streams.core.settings import Settings
+from streams.core.topics import create_topics
+from streams.tools.replay import publish, replay
+from streams.tools.stack import dashboard_process, free_port, port_open, wait_for, worker_process
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

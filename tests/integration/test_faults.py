@@ -1,5 +1,5 @@
 """Fault tests on the real broker and Triton: workers killed and rebalanced, Triton away, the broker restarted.
-Each test replays generated calls through worker processes and ends with `callqa check` (streams.reconcile)
+Each test replays generated calls through worker processes and ends with `callqa check` (streams.tools.reconcile)
 finding every input accounted for. Outputs are compared after de-duplication on their idempotency keys."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import time
 import orjson
 import pytest
 
-from streams.reconcile import read_topic, reconcile
-from streams.replay import publish, replay
-from streams.sample import write_sample
-from streams.agents.watchdog import EXIT_STALLED
+from streams.tools.reconcile import read_topic, reconcile
+from streams.tools.replay import publish, replay
+from streams.tools.sample.generate import write_sample
+from streams.worker.watchdog import EXIT_STALLED
 from support import Run, Supervisor, all_final, read_all, records_in, table_size, wait_until
 
 pytestmark = pytest.mark.integration
@@ -108,7 +108,7 @@ def test_sigkill_three_times_and_a_rebalance(kafka_bootstrap, triton_url, calls_
     total = len(expected["attribution"])
 
     # The same calls, replayed over about a minute, while the worker is SIGKILLed three times and a second one joins.
-    # The watchdog (streams/agents/watchdog.py) exits a worker that faust leaves stalled after a rebalance; the
+    # The watchdog (streams/worker/watchdog.py) exits a worker that faust leaves stalled after a rebalance; the
     # supervisor starts it again, as Kubernetes would.
     rough = Run.create(kafka_bootstrap, triton_url, tmp_path / "rough", CALLQA_PROVISIONAL_EVERY="16",
                        CALLQA_STALL_TIMEOUT_S="30")

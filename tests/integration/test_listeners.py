@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.stack import free_port, port_open
+from streams.tools.stack import free_port, port_open
 from support import Run, wait_until
 
 pytestmark = pytest.mark.integration

@@ -3,8 +3,11 @@ import numpy as np
 import pytest
 import torch
 import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
 
-from streams.render import render
+from streams.core.errors import InferenceRejected
+from streams.core.render import render
+from streams.worker.steps.encoder import classify
 from training.model import load
 
 pytestmark = pytest.mark.integration
@@ -28,3 +31,15 @@ def test_triton_matches_local_model(triton_url, tiny_model):
     np.testing.assert_allclose(triton_embed(triton_url, TEXTS), local, atol=1e-5)
     for i, text in enumerate(TEXTS):
         np.testing.assert_allclose(triton_embed(triton_url, [text])[0], local[i], atol=1e-5)
+
+
+def test_a_request_triton_cannot_serve_is_rejected_not_retried(triton_url):
+    """The error policy on Triton's real answer: TEXT that is not UTF-8 is INVALID_ARGUMENT (the backend says so by
+    code), which the worker dead-letters; it is not mistaken for Triton being away."""
+    client = grpcclient.InferenceServerClient(triton_url)
+    data = np.array([[b"\xff\xfe broken"]], dtype=np.object_)
+    inp = grpcclient.InferInput("TEXT", list(data.shape), "BYTES")
+    inp.set_data_from_numpy(data)
+    with pytest.raises(InferenceServerException) as exc:
+        client.infer("callqa_embed", [inp])
+    assert isinstance(classify(exc.value), InferenceRejected), exc.value.status()

@@ -11,11 +11,12 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from streams.agents.watchdog import EXIT_STALLED
-from streams.deadletter import home_partition
-from streams.reconcile import read_topic, reconcile
-from streams.replay import KEY_FIELD, key_of, read_lines
-from streams.topics import kafka_config, repartition_topic
+from streams.core.kafka import kafka_config
+from streams.core.topics import repartition_topic
+from streams.tools.reconcile import read_topic, reconcile
+from streams.tools.replay import KEY_FIELD, key_of, read_lines
+from streams.worker.deadletter import home_partition
+from streams.worker.watchdog import EXIT_STALLED
 from support import Run, Supervisor, all_final, finals_by_call, read_all, records_in, table_size, wait_until
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.codec import validator
-from streams.reconcile import reconcile
-from streams.replay import key_of, producer, publish, replay
-from streams.settings import Settings
+from streams.core.codec import validator
+from streams.core.settings import Settings
+from streams.tools.reconcile import reconcile
+from streams.tools.replay import key_of, producer, publish, replay
 from support import Run, extra_calls, finals_by_call, read_all
 
 pytestmark = pytest.mark.integration

@@ -11,11 +11,11 @@ import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from streams.reconcile import reconcile
-from streams.replay import publish
-from streams.settings import Settings
-from streams.stack import KafkaBroker, TritonServer, free_port
-from streams.topics import kafka_config
+from streams.core.kafka import kafka_config
+from streams.core.settings import Settings
+from streams.tools.reconcile import reconcile
+from streams.tools.replay import publish
+from streams.tools.stack import KafkaBroker, TritonServer, free_port
 from support import Run, all_final, call_events, finals_by_call, read_all, table_size, wait_until
 
 pytestmark = pytest.mark.integration

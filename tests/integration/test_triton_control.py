@@ -9,7 +9,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from streams import model_control
+from streams.core import model_control
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@
   (see update.sh there), with jsonschema. kustomize is the one `make` builds into .venv/bin, else kustomize on PATH,
   else `kubectl kustomize`.
 - Docker Compose: parsed with PyYAML (no Docker engine needed); files, build targets, settings, ports.
-- The invariants that tie these files to the code: topics and partitions (streams/topics.py), settings names
-  (streams/settings.py), the consumer group KEDA watches, and the commands of docs/operations.md.
+- The invariants that tie these files to the code: topics and partitions (streams/core/topics.py), settings names
+  (streams/core/settings.py), the consumer group KEDA watches, and the commands of docs/operations.md.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ import kubernetes_validate.utils
 import pytest
 import yaml
 
-from streams.settings import Settings
-from streams.topics import TOPICS
+from streams.core.settings import Settings
+from streams.core.topics import TOPICS
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -303,7 +303,7 @@ def test_references_resolve(builds):
 
 
 def test_topics_match_streams_topics(builds):
-    """One KafkaTopic per topic of streams/topics.py, compacted where the code compacts, 1 partition for the catalog,
+    """One KafkaTopic per topic of streams/core/topics.py, compacted where the code compacts, 1 partition for the catalog,
     CALLQA_PARTITIONS for the others, and call_ready co-partitioned with account."""
     partitions = int(env_file()["CALLQA_PARTITIONS"])
     prefix = env_file()["CALLQA_TOPIC_PREFIX"]
@@ -448,10 +448,12 @@ def test_retrain_and_finetune_write_the_shared_model_repository(builds):
     finetune = {c["name"]: c for c in job["initContainers"]}["finetune"]
     assert finetune["args"][:2] == ["train", "finetune"]
     assert all(a.startswith("--") and "=" in a for a in finetune["args"][2:]), "--key=value"
-    # The keys are FinetuneConfig fields (read from the source: importing it would import torch).
-    module = ast.parse((REPO / "training" / "stages" / "finetune.py").read_text())
-    (config,) = [node for node in module.body if isinstance(node, ast.ClassDef) and node.name == "FinetuneConfig"]
-    fields = {node.target.id for node in config.body if isinstance(node, ast.AnnAssign)}
+    # The keys are FinetuneConfig fields, its own and its base's (read from the source: importing it would import torch).
+    fields = set()
+    for path, name in (("stages/finetune.py", "FinetuneConfig"), ("config.py", "TrainConfig")):
+        module = ast.parse((REPO / "training" / path).read_text())
+        (config,) = [node for node in module.body if isinstance(node, ast.ClassDef) and node.name == name]
+        fields |= {node.target.id for node in config.body if isinstance(node, ast.AnnAssign)}
     assert {a[2:].split("=")[0].replace("-", "_") for a in finetune["args"][2:]} <= fields
     assert job["containers"][0]["args"][0] == "export"
     for spec in (pod, job):
@@ -469,7 +471,7 @@ def test_retrain_and_finetune_write_the_shared_model_repository(builds):
 
 def test_env_file_and_configmaps_are_settings(builds, monkeypatch):
     """callqa.env, every ConfigMap callqa-config, compose's environment and the Secret examples use only CALLQA_*
-    names of streams/settings.py, with values Settings accepts."""
+    names of streams/core/settings.py, with values Settings accepts."""
     compose = yaml.safe_load(COMPOSE.read_text())
     sources = {"callqa.env": env_file()}
     sources.update({str(path.relative_to(K8S)): load_all(path.read_text())[0]["stringData"] for path in SECRET_EXAMPLES})

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import torch
 
-from streams.render import render_label
+from streams.core.records import TASKS
+from streams.core.render import render_label
+from training.config import TrainConfig
 from training.data import (SHARED_DATA, load_calls, load_catalog, read_csds, read_products, render_dialogue_task,
                            split, split_csds, split_products)
 from training.loop import descend, optimizer_for, run, write_report
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(TrainConfig):
     init_dir: str = ".callqa/models/transferred"
     out_dir: str = ".callqa/models/default"
     sample_dir: str = ".callqa/sample/train"  # empty: no telecom sample
@@ -34,16 +36,12 @@ class FinetuneConfig:
     batch_size: int = 16
     lr: float = 3e-5  # the pretrained base
     head_lr: float = 1e-3  # the projection layers, new in stage 1
-    weight_decay: float = 0.01
     scale: float = 20.0
     pool_from: str = ""  # empty: as the model was set up; "encoder": the plain bi-encoder the method is compared with
     valid_share: float = 0.15  # of the sample; CSDS and products have fixed splits
     valid_per_source: int = 150
     eval_every: int = 75
     patience: int = 3  # evaluations without gain before stopping (converged)
-    bf16: bool = True
-    seed: int = 13
-    threads: int = 2
 
 
 @dataclass(frozen=True)
@@ -60,10 +58,10 @@ def sources(config: FinetuneConfig, model: CallqaModel) -> tuple[dict, dict, dic
     valid: dict[str, list[Example]] = {}
     labelsets: dict[str, tuple[list[str], list[str]]] = {}
     if config.sample_dir and (Path(config.sample_dir) / "truth.jsonl").exists():
-        from streams.render import render
+        from streams.core.render import render
 
         catalog = load_catalog(Path(config.sample_dir))
-        for task in ("product", "complaint"):
+        for task in TASKS:
             labels = sorted((l for l in catalog if l["task"] == task), key=lambda l: l["label_id"])
             labelsets[f"sample.{task}"] = ([l["label_id"] for l in labels], [render_label(l) for l in labels])
         calls_train, calls_valid = split(load_calls(Path(config.sample_dir)), config.valid_share, config.seed)

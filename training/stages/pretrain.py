@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from streams.summarise import split_sentences, summarise
+from streams.core.summarise import split_sentences, summarise
+from training.config import TrainConfig
 from training.data import SHARED_DATA, read_products, split_products
 from training.loop import descend, optimizer_for, run, write_report
 from training.model import CallqaModel, load
@@ -22,7 +23,7 @@ TASK_PREFIXES = {"mask": "恢复：", "topic": "分类：", "summary": "摘要�
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(TrainConfig):
     init_dir: str = ".callqa/models/setup"
     out_dir: str = ".callqa/models/pretrained"
     text: str = str(SHARED_DATA / "pretrain_zh_mixed.txt")  # one item per line; any text file
@@ -35,13 +36,9 @@ class PretrainConfig:
     steps: int = 150
     batch_size: int = 16
     lr: float = 2e-4  # the decoder on a pretrained encoder (a random base takes more: the quick profile's 2e-3)
-    weight_decay: float = 0.01
     eval_every: int = 50
     patience: int = 100
     valid_size: int = 48
-    bf16: bool = True
-    seed: int = 13
-    threads: int = 2
 
 
 def mask_spans(text: str, rng: random.Random, share: float) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from streams.render import DEFAULT_TEMPLATE, render_label
+from streams.core.render import DEFAULT_TEMPLATE, render_label
 from training.data import SHARED_DATA, build_vocab, read_jsonl, sample_utterances
 from training.model import CallqaModel, build
 from training.modules import Seq2SeqBase

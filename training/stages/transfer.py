@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
-from streams.redact import redact
-from streams.render import render_context
-from streams.summarise import summarise
+from streams.core.redact import redact
+from streams.core.render import render_context
+from streams.core.summarise import summarise
+from training.config import TrainConfig
 from training.data import SHARED_DATA, account_for, read_csds, read_jsonl, read_stc3, split_csds
-from training.loop import optimizer_for, run, write_report
+from training.loop import descend, optimizer_for, run, write_report
 from training.model import load
 from training.stages.pretrain import seq2seq_loss
 
@@ -24,7 +25,7 @@ MODES = ("agree", "mix", "clean")  # gradient agreement (the method), naive clea
 
 
 @dataclass(frozen=True)
-class TransferConfig:
+class TransferConfig(TrainConfig):
     init_dir: str = ".callqa/models/pretrained"
     out_dir: str = ".callqa/models/transferred"
     mode: str = "agree"
@@ -40,12 +41,8 @@ class TransferConfig:
     steps: int = 60  # about 9 s a step on 2 cores (two forward and backward passes of 6 long texts each)
     batch_size: int = 6
     lr: float = 5e-5
-    weight_decay: float = 0.01
     eval_every: int = 30
     patience: int = 100
-    bf16: bool = True
-    seed: int = 13
-    threads: int = 2
 
 
 def fine_target(labels: list[str], summary: str) -> str:
@@ -153,11 +150,9 @@ def train(config: TransferConfig) -> dict:
     cosines: list[float] = []
 
     def step_fn(step: int) -> dict:
-        optimizer.zero_grad(set_to_none=True)
-        fine_loss = seq2seq_loss(model, rng.sample(fine, min(config.batch_size, len(fine))), config.max_target_tokens)
-        fine_loss.backward()
-        figures = {"fine_loss": fine_loss.item()}
-        if pseudo:
+        figures = {}
+
+        def agree() -> None:  # X3, on the fine gradients descend has just computed
             fine_grad = {id(p): p.grad for p in params if p.grad is not None}
             optimizer.zero_grad(set_to_none=True)  # the fine gradients live on in fine_grad
             pseudo_loss = seq2seq_loss(model, rng.sample(pseudo, min(config.batch_size, len(pseudo))), config.max_target_tokens)
@@ -173,11 +168,10 @@ def train(config: TransferConfig) -> dict:
                     p.grad.add_(f)
             accepted["steps"] += 1
             accepted["accepted"] += keep
-            figures |= {"pseudo_loss": pseudo_loss.item(), "cosine": cosine, "accepted": float(keep)}
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        return figures
+            figures.update(pseudo_loss=pseudo_loss.item(), cosine=cosine, accepted=float(keep))
+
+        fine_loss = seq2seq_loss(model, rng.sample(fine, min(config.batch_size, len(fine))), config.max_target_tokens)
+        return {"fine_loss": descend(fine_loss, base, optimizer, schedule, agree if pseudo else None), **figures}
 
     @torch.no_grad()
     def eval_fn() -> float:

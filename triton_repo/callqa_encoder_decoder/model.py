@@ -17,7 +17,9 @@ class TritonPythonModel:
             try:
                 batch = [t.decode("utf-8") for t in pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy().reshape(-1)]
             except UnicodeDecodeError as exc:
-                responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"TEXT is not UTF-8: {exc}"))
+                # INVALID_ARG: the worker dead-letters the call (retrying cannot help), see streams.worker.steps.encoder
+                error = pb_utils.TritonError(f"TEXT is not UTF-8: {exc}", pb_utils.TritonError.INVALID_ARG)
+                responses[i] = pb_utils.InferenceResponse(error=error)
                 continue
             spans.append((i, len(texts), len(texts) + len(batch)))
             texts.extend(batch)

@@ -1,7 +1,7 @@
 """Each module saves and loads itself; the container round-trips to identical vectors."""
 import torch
 
-from streams.render import DEFAULT_TEMPLATE
+from streams.core.render import DEFAULT_TEMPLATE
 from training.config import override
 from training.data import build_vocab
 from training.model import build, load

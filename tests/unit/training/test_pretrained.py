@@ -1,5 +1,4 @@
 """The ONNX -> BertModel converter on a tiny BERT exported to ONNX here (no download), and the jar's checksum check."""
-import json
 
 import numpy as np
 import pytest

@@ -3,6 +3,7 @@ import random
 
 import torch
 
+from streams.core.records import HumanLabel, PseudoLabel
 from training.build import STAGES, TYPICAL_SECONDS, eta, stage_args
 from training.retrain import training_records
 from training.stages.pretrain import MASK, mask_spans
@@ -61,11 +62,15 @@ def test_the_build_eta_sums_the_stages_left_at_this_builds_pace():
 
 
 def test_late_human_label_moves_a_call_from_pseudo_to_fine_data():
-    pseudo = [{"call_id": "c1", "context_text": "ctx1", "summary": "s1"}, {"call_id": "c2", "context_text": "ctx2", "summary": "s2"},
-              {"call_id": "c1", "context_text": "ctx1", "summary": "s1"}]  # redelivered
-    human = [{"call_id": "c2", "labels": {"product": "p.a", "complaint": "c.b"}, "summary": "用户投诉扣费。"}]
+    def pseudo_label(call_id):
+        return PseudoLabel(idempotency_key=f"{call_id}:p", call_id=call_id, user_id="u", context_text=f"ctx{call_id[-1]}",
+                           summary_sentences=["s"], summary="s", template_version="t", produced_at=0)
+
+    pseudo = [pseudo_label("c1"), pseudo_label("c2"), pseudo_label("c1")]  # redelivered
+    human = [HumanLabel(call_id="c2", labels={"product": "p.a", "complaint": "c.b"}, summary="用户投诉扣费。", event_time=0),
+             HumanLabel(call_id="c1", summary="只有摘要", event_time=0)]  # no labels: stays pseudo data
     fine, rest = training_records(pseudo, human, {"p.a": "流量包", "c.b": "扣费争议"})
-    assert [r["call_id"] for r in rest] == ["c1"]
+    assert [r.call_id for r in rest] == ["c1"]
     assert fine == [{"context_text": "ctx2", "target": "流量包、扣费争议：用户投诉扣费。"}]
 
 
@@ -86,7 +91,7 @@ def test_topic_summaries_add_examples_from_the_train_split_only(tmp_path):
     import re
     from types import SimpleNamespace
 
-    from streams.render import DEFAULT_TEMPLATE
+    from streams.core.render import DEFAULT_TEMPLATE
     from training.data import read_csds, split_csds
     from training.stages.finetune import FinetuneConfig, sources
 
@@ -136,3 +141,75 @@ def test_a_stage_resumes_only_from_the_same_config_and_start_model(tmp_path):
     (init / "weights").write_bytes(b"b")  # the stage before was run again
     assert stage(Config(str(init))) == [1, 2, 3, 4]
     assert stage(Config(str(init), steps=6)) == [1, 2, 3, 4, 5, 6]  # another config
+
+
+def test_every_stage_config_keeps_its_defaults():
+    from dataclasses import asdict
+
+    from training.data import SHARED_DATA
+    from training.stages.finetune import FinetuneConfig
+    from training.stages.pretrain import PretrainConfig
+    from training.stages.setup import SetupConfig
+    from training.stages.transfer import TransferConfig
+
+    loop = {"weight_decay": 0.01, "bf16": True, "seed": 13, "threads": 2}  # the same in every trained stage
+    assert asdict(SetupConfig()) == {
+        "out_dir": ".callqa/models/setup", "base": "bge", "pretrained_cache": ".callqa/pretrained", "decoder_layers": 4,
+        "warm_decoder": True, "generate_tokens": 1, "max_length": 512, "projection_dims": (512, 256), "vocab": "",
+        "vocab_texts": "", "hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128,
+        "cross_attention_gain": 10.0, "seed": 13}
+    assert asdict(PretrainConfig()) == {
+        "init_dir": ".callqa/models/setup", "out_dir": ".callqa/models/pretrained",
+        "text": str(SHARED_DATA / "pretrain_zh_mixed.txt"), "products": str(SHARED_DATA / "online_shopping_train.jsonl"),
+        "max_lines": 60000, "max_source_chars": 120, "max_target_tokens": 32, "mask_share": 0.15,
+        "task_weights": (0.6, 0.25, 0.15), "steps": 150, "batch_size": 16, "lr": 2e-4, "eval_every": 50,
+        "patience": 100, "valid_size": 48, **loop}
+    assert asdict(TransferConfig()) == {
+        "init_dir": ".callqa/models/pretrained", "out_dir": ".callqa/models/transferred", "mode": "agree",
+        "csds": str(SHARED_DATA / "csds_topic_train.jsonl"), "unlabelled": str(SHARED_DATA / "stc3_helpdesk_train_cn.json"),
+        "sample_dir": ".callqa/sample/train", "pseudo_file": "", "fine_file": "", "max_pseudo": 4000,
+        "summary_sentences": 2, "max_target_tokens": 48, "agreement_on": "transformer", "steps": 60, "batch_size": 6,
+        "lr": 5e-5, "eval_every": 30, "patience": 100, **loop}
+    assert asdict(FinetuneConfig()) == {
+        "init_dir": ".callqa/models/transferred", "out_dir": ".callqa/models/default", "sample_dir": ".callqa/sample/train",
+        "csds": str(SHARED_DATA / "csds_topic_train.jsonl"), "products": str(SHARED_DATA / "online_shopping_train.jsonl"),
+        "source_weights": (0.15, 0.45, 0.4), "max_products": 20000, "topic_summaries": True, "steps": 450,
+        "batch_size": 16, "lr": 3e-5, "head_lr": 1e-3, "scale": 20.0, "pool_from": "", "valid_share": 0.15,
+        "valid_per_source": 150, "eval_every": 75, "patience": 3, **loop}
+
+
+def test_override_sets_shared_and_stage_fields_alike():
+    import pytest
+
+    from training.config import TrainConfig, override
+    from training.stages.finetune import FinetuneConfig
+    from training.stages.pretrain import PretrainConfig
+    from training.stages.transfer import TransferConfig
+
+    for stage in (PretrainConfig, TransferConfig, FinetuneConfig):
+        config = override(stage(), ["--threads=4", "--bf16=false", "--weight-decay=0.1", "--steps=7", "--init-dir=x"])
+        assert isinstance(config, TrainConfig) and type(config) is stage
+        assert (config.threads, config.bf16, config.weight_decay, config.steps, config.init_dir) == (4, False, 0.1, 7, "x")
+        with pytest.raises(ValueError, match="known: .*threads"):  # the shared keys are listed with the stage's
+            override(stage(), ["--nope=1"])
+    config = override(TransferConfig(), ["--mode=mix", "--max-target-tokens=8"])
+    assert (config.mode, config.max_target_tokens, config.steps) == ("mix", 8, 60)
+
+
+def test_descend_runs_the_combine_hook_between_backward_and_clipping():
+    from training.loop import descend
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    seen = []
+
+    def combine():
+        seen.append(model.weight.grad.clone())  # the loss's own gradient
+        model.weight.grad = torch.tensor([[30.0, 40.0]])  # replaced; clipped to norm 1 before the step
+
+    loss = (model(torch.tensor([[1.0, 2.0]])) - 1.0).pow(2).sum()
+    assert descend(loss, model, optimizer, schedule, combine) == 1.0
+    torch.testing.assert_close(seen[0], torch.tensor([[-2.0, -4.0]]))
+    torch.testing.assert_close(model.weight.detach(), torch.tensor([[-0.6, -0.8]]))

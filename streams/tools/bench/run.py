@@ -1,0 +1,609 @@
+"""`callqa bench`: throughput, latency and cost of the live pipeline, against Triton's own limit and the naive ways.
+
+Each pipeline mode gets its own topics (a fresh prefix) and its own worker, on one broker and one Triton server, so
+modes never see each other's records. Calls are dialogues from ../shared/data (CSDS) when it is there, else the
+generated sample; each call's segments are spread over `call_s` seconds, and calls start at the offered rate.
+"""
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+import psutil
+from rapidfuzz.distance import LCSseq
+
+from streams.core.codec import decode, encode, now_ms
+from streams.core.kafka import consumer_from_start
+from streams.core.records import TASKS
+from streams.core.render import DEFAULT_TEMPLATE, render, render_context
+from streams.core.settings import Settings
+from streams.core.summarise import summarise
+from streams.core.topics import create_topics
+from streams.tools.bench.report import reference_step, summarise_report, write_outputs
+from streams.tools.replay import producer, publish
+from streams.tools.sample.generate import write_sample
+from streams.tools.stack import HOME, Process, worker_process
+
+log = logging.getLogger(__name__)
+
+# perf_analyzer ships as a binary inside the tritonclient wheels up to 2.60 (the PyPI `perf-analyzer` is a
+# placeholder); 2.50 is the newest built for this glibc, and it needs libb64 and libcudart, which the
+# nvidia-pytriton wheel carries under hashed names.
+PERF_ANALYZER_WHEEL = "tritonclient==2.50.0"
+
+
+@dataclass
+class BenchConfig:
+    start_rate: float = 1.0  # calls/s of the ladder's first step
+    growth: float = 1.25  # each step offers this many times the last
+    max_steps: int = 14
+    step_s: float = 30.0  # how long calls keep starting at one rate
+    call_s: float = 8.0  # a call's segments are spread over this long
+    p95_bound_s: float = 2.0  # the ladder stops at the first rate whose p95 passes this (or that falls behind)
+    drain_s: float = 60.0  # how long a step may take to finish its calls after the last one ended
+    perf_interval_ms: int = 8000
+    perf_stability_pct: int = 25  # perf_analyzer's stability bound: three windows within this of each other
+    lcs_dialogues: int = 300
+    ingestion_calls: int = 1500
+    modes: tuple[str, ...] = ("micro-batched", "one-request", "in-process")
+
+
+SMOKE = BenchConfig(start_rate=2.0, growth=2.0, max_steps=2, step_s=3.0, call_s=2.0, p95_bound_s=30.0, drain_s=60.0,
+                    perf_interval_ms=1500, perf_stability_pct=999, lcs_dialogues=20, ingestion_calls=60)
+MODE_ENV = {  # what each pipeline mode changes in the worker's configuration
+    "micro-batched": {},
+    "one-request": {"CALLQA_BATCH_SIZE": "1", "CALLQA_TRITON_MAX_BATCH": "1"},
+    "in-process": {},
+    "ingestion": {"CALLQA_INFERENCE_ENABLED": "false"},
+}
+MODE_MODULE = {"in-process": "streams.tools.bench.inprocess"}  # the worker with the model inside; else `callqa worker`
+
+
+# --- calls ---------------------------------------------------------------------------------------------------------
+
+def bench_dialogues(data_dir: Path | None, work: Path) -> tuple[list[list[dict]], str]:
+    """Turn lists with the data's own segment counts and lengths: CSDS dialogues, else the generated sample's calls."""
+    from training.data import load_calls, read_csds
+
+    csds = data_dir / "csds_topic_train.jsonl" if data_dir else None
+    if csds and csds.exists():
+        # ASR knows two channels: third parties in the chat logs (merchant, courier) speak on the agent's side.
+        dialogues = [[{"speaker": t["speaker"] if t["speaker"] == "customer" else "agent", "text": t["text"][:4000]}
+                      for t in d.turns if t["text"].strip()] for d in read_csds(csds)]
+        return [d for d in dialogues if d], str(csds)
+    sample = work / "sample"
+    if not (sample / "transcript.jsonl").exists():
+        write_sample(sample, calls=300, seed=11)
+    return [call.turns for call in load_calls(sample)], "generated sample"
+
+
+def call_events(call_id: str, user_id: str, turns: list[dict]) -> list[dict]:
+    """A call's transcript events; event times are stamped when they are sent."""
+    events = [{"type": "call_start", "call_id": call_id, "user_id": user_id, "agent_id": "agent-bench"}]
+    clock = 0
+    for seq, turn in enumerate(turns):
+        length = 300 + 200 * len(turn["text"])  # about five characters a second
+        events.append({"type": "segment", "call_id": call_id, "user_id": user_id, "seq": seq, "speaker": turn["speaker"],
+                       "text": turn["text"], "start_ms": clock, "end_ms": clock + length})
+        clock += length + 200
+    events.append({"type": "call_end", "call_id": call_id, "user_id": user_id, "segment_count": len(turns)})
+    return events
+
+
+@dataclass
+class Lane:
+    """One pipeline mode: its settings (topic prefix), its worker, and the accounts it knows."""
+
+    name: str
+    settings: Settings
+    users: list[str]
+    worker: Process | None = None
+    calls_sent: int = 0
+
+
+# --- measuring -------------------------------------------------------------------------------------------------------
+
+class Monitor:
+    """CPU and peak memory of named process trees, sampled twice a second."""
+
+    def __init__(self) -> None:
+        self.processes: dict[str, psutil.Process] = {}
+        self.alone: set[str] = set()  # processes counted without their children (which are watched by name)
+        self.peak_rss: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def watch(self, name: str, pid: int, children: bool = True) -> None:
+        self.processes[name] = psutil.Process(pid)
+        if not children:
+            self.alone.add(name)
+
+    def forget(self, name: str) -> None:
+        self.processes.pop(name, None)
+
+    def _tree(self, name: str, proc: psutil.Process) -> list[psutil.Process]:
+        try:
+            return [proc] if name in self.alone else [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def cpu_s(self) -> dict[str, float]:
+        totals = {}
+        for name, proc in list(self.processes.items()):
+            total = 0.0
+            for p in self._tree(name, proc):
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system
+                except psutil.Error:
+                    pass
+            totals[name] = total
+        return totals
+
+    def reset_peaks(self) -> None:
+        self.peak_rss = {}
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            for name, proc in list(self.processes.items()):
+                rss = 0
+                for p in self._tree(name, proc):
+                    try:
+                        rss += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+
+    def usage(self, before: dict[str, float], after: dict[str, float], wall_s: float) -> dict:
+        return {name: {"cpu_pct": round(100 * (after[name] - before.get(name, 0.0)) / wall_s, 1),
+                       "cpu_s": round(after[name] - before.get(name, 0.0), 2),
+                       "peak_rss_mb": round(self.peak_rss.get(name, 0) / 2**20, 1)}
+                for name in after}
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class TritonStats:
+    """Executions (batches) and inferences (texts) of the encoder-decoder, the model that costs."""
+
+    def __init__(self, url: str | None) -> None:
+        self.client = None
+        if url:
+            import tritonclient.grpc as grpcclient
+
+            self.client = grpcclient.InferenceServerClient(url=url)
+
+    def read(self) -> dict:
+        if self.client is None:
+            return {"inferences": 0, "executions": 0, "queue_ns": 0, "compute_ns": 0}
+        stats = self.client.get_inference_statistics("callqa_encoder_decoder", as_json=True)["model_stats"]
+        out = {"inferences": 0, "executions": 0, "queue_ns": 0, "compute_ns": 0}
+        for s in stats:
+            out["inferences"] += int(s.get("inference_count", 0))
+            out["executions"] += int(s.get("execution_count", 0))
+            infer = s.get("inference_stats", {})
+            out["queue_ns"] += int(infer.get("queue", {}).get("ns", 0))
+            out["compute_ns"] += int(infer.get("compute_infer", {}).get("ns", 0))
+        return out
+
+    @staticmethod
+    def delta(before: dict, after: dict) -> dict:
+        d = {k: after[k] - before[k] for k in before}
+        return {"inferences": d["inferences"], "executions": d["executions"],
+                "avg_batch": round(d["inferences"] / d["executions"], 2) if d["executions"] else 0.0,
+                "queue_ms_per_exec": round(d["queue_ns"] / 1e6 / d["executions"], 2) if d["executions"] else 0.0,
+                "compute_ms_per_exec": round(d["compute_ns"] / 1e6 / d["executions"], 2) if d["executions"] else 0.0}
+
+
+class Finals:
+    """Reads a lane's attribution topic; per call, when both final attributions arrived and how long they took."""
+
+    def __init__(self, settings: Settings, event: str = "attribution") -> None:
+        self.consumer = consumer_from_start(settings, settings.topic(event), "bench")
+        self.latency_ms: dict[str, dict[str, int]] = {}  # call -> task -> end-to-end ms
+        self.done_at: dict[str, int] = {}  # call -> produced_at of its last final
+        self.provisional = 0
+
+    def poll(self, timeout_s: float = 0.2) -> None:
+        for message in self.consumer.consume(1000, timeout=timeout_s):
+            if message.error() is None:
+                self._take(orjson.loads(message.value()))
+
+    def _take(self, record: dict) -> None:
+        if not record["final"]:
+            self.provisional += 1
+            return
+        tasks = self.latency_ms.setdefault(record["call_id"], {})
+        tasks[record["task"]] = record["timings_ms"]["end_to_end"]
+        if len(tasks) == len(TASKS):
+            self.done_at[record["call_id"]] = record["produced_at"]
+
+    def wait(self, calls: list[str], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(c in self.done_at for c in calls):
+                return True
+            self.poll()
+        return all(c in self.done_at for c in calls)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class ReadyRecords(Finals):
+    """The call_ready topic of an assembly-only lane: per final snapshot, its segments and when it was made."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "call_ready")
+        self.records: list[dict] = []
+
+    def _take(self, record: dict) -> None:
+        self.records.append({"final": record["final"], "segments": record["segment_count"], "ready_ts": record["ready_ts"]})
+        if record["final"]:
+            self.done_at[record["call_id"]] = record["ready_ts"]
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    p = np.percentile(np.asarray(values, dtype=float), [50, 95, 99])
+    return {"p50": round(float(p[0])), "p95": round(float(p[1])), "p99": round(float(p[2]))}
+
+
+# --- the bench -------------------------------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, config: BenchConfig, bootstrap: str, triton_url: str | None, model_dir: Path, work: Path,
+                 data_dir: Path | None = None, watch_pids: dict[str, int] | None = None) -> None:
+        self.config, self.bootstrap, self.triton_url, self.model_dir, self.work = config, bootstrap, triton_url, model_dir, work
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.run_id = uuid.uuid4().hex[:6]
+        self.dialogues, self.source = bench_dialogues(data_dir, work)
+        catalog_dir = work / "catalog"
+        if not (catalog_dir / "catalog.jsonl").exists():
+            write_sample(catalog_dir, calls=20, seed=5)
+        self.catalog_dir = catalog_dir
+        self.accounts = [orjson.loads(l) for l in (catalog_dir / "accounts.jsonl").read_bytes().splitlines()]
+        self.monitor = Monitor()
+        self.monitor.watch("bench (load + reading)", os.getpid(), children=False)
+        for name, pid in (watch_pids or {}).items():
+            self.monitor.watch(name, pid)
+        self.triton = TritonStats(triton_url)
+        self.report: dict = {"config": asdict(self.config), "calls_from": self.source, "model_dir": str(model_dir),
+                             "triton_url": triton_url, "machine": {"cpus": os.cpu_count(),
+                                                                   "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
+                             "dialogues": self.dialogue_stats()}
+
+    def dialogue_stats(self) -> dict:
+        segments = [len(d) for d in self.dialogues]
+        chars = [len(t["text"]) for d in self.dialogues for t in d]
+        return {"count": len(self.dialogues), "segments_per_call_mean": round(statistics.mean(segments), 1),
+                "segments_per_call_median": statistics.median(segments), "chars_per_segment_mean": round(statistics.mean(chars), 1)}
+
+    # lanes ----------------------------------------------------------------------------------------------------------
+    def lane(self, mode: str) -> Lane:
+        prefix = f"bench-{self.run_id}-{mode}"
+        settings = Settings(kafka_bootstrap_servers=self.bootstrap, topic_prefix=prefix, app_id=f"{prefix}-worker",
+                            triton_url=self.triton_url or "127.0.0.1:1", in_process_model_dir=str(self.model_dir))
+        create_topics(settings)
+        publish(settings, "label", self.catalog_dir / "catalog.jsonl")
+        publish(settings, "account", self.catalog_dir / "accounts.jsonl")
+        return Lane(mode, settings, [a["user_id"] for a in self.accounts])
+
+    def start_worker(self, lane: Lane) -> None:
+        s = lane.settings
+        env = {"CALLQA_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers, "CALLQA_TOPIC_PREFIX": s.topic_prefix,
+               "CALLQA_APP_ID": s.app_id, "CALLQA_TRITON_URL": s.triton_url, "CALLQA_IN_PROCESS_MODEL_DIR": str(self.model_dir),
+               "CALLQA_DATA_DIR": str(self.work / s.app_id), **MODE_ENV[lane.name]}
+        lane.worker = worker_process(f"bench-worker-{lane.name}", env, self.work / "logs",
+                                     module=MODE_MODULE.get(lane.name, "streams.cli")).start()
+        self.monitor.watch("worker", lane.worker.proc.pid)
+
+    def stop_worker(self, lane: Lane) -> None:
+        if lane.worker:
+            lane.worker.stop()
+            self.monitor.forget("worker")
+
+    def offer(self, lane: Lane, rate: float, seconds: float) -> tuple[list[str], int, float]:
+        """Start calls at `rate` for `seconds`, each call's segments spread over call_s; returns the calls, segments
+        sent and the time the first call ended."""
+        n = max(1, round(rate * seconds))
+        schedule, calls, segments = [], [], 0
+        for i in range(n):
+            call_id = f"{lane.settings.topic_prefix}-{lane.calls_sent + i:07d}"
+            turns = self.dialogues[(lane.calls_sent + i) % len(self.dialogues)]
+            events = call_events(call_id, lane.users[(lane.calls_sent + i) % len(lane.users)], turns)
+            start = i / rate
+            for j, event in enumerate(events):
+                at = start + self.config.call_s * j / (len(events) - 1)
+                schedule.append((at, i, j, event))
+            calls.append(call_id)
+            segments += len(turns)
+        lane.calls_sent += n
+        heapq.heapify(schedule)
+        out, topic = producer(lane.settings), lane.settings.topic("transcript")
+        began = time.monotonic()
+        first_end = None
+        while schedule:
+            at, _, _, event = heapq.heappop(schedule)
+            wait = at - (time.monotonic() - began)
+            if wait > 0:
+                out.poll(0)
+                time.sleep(wait)
+            stamped = now_ms()
+            event["event_time"] = stamped
+            if event["type"] == "call_end" and first_end is None:
+                first_end = stamped
+            out.produce(topic, value=orjson.dumps(event), key=event["call_id"].encode())
+            out.poll(0)
+        out.flush(30)
+        return calls, segments, first_end
+
+    def step(self, lane: Lane, finals: Finals, rate: float, seconds: float) -> dict:
+        cpu0, triton0, wall0 = self.monitor.cpu_s(), self.triton.read(), time.monotonic()
+        self.monitor.reset_peaks()
+        provisional0 = finals.provisional
+        calls, segments, first_end = self.offer(lane, rate, seconds)
+        offered_s = time.monotonic() - wall0
+        complete = finals.wait(calls, self.config.drain_s)
+        wall = time.monotonic() - wall0
+        done = [c for c in calls if c in finals.done_at]
+        per_call = [max(finals.latency_ms[c].values()) for c in done]
+        span_s = (max(finals.done_at[c] for c in done) - first_end) / 1000 + 1 / rate if done else float("inf")
+        result = {
+            "rate_offered": round(rate, 2), "calls": len(calls), "completed": len(done),
+            "rate_achieved": round(len(done) / span_s, 2) if done else 0.0,
+            "segments_per_s": round(segments / offered_s, 1),
+            "latency_ms": percentiles(per_call),
+            "provisional_per_call": round((finals.provisional - provisional0) / len(calls) / len(TASKS), 2),
+            "triton": TritonStats.delta(triton0, self.triton.read()),
+            "processes": self.monitor.usage(cpu0, self.monitor.cpu_s(), wall),
+            "wall_s": round(wall, 1),
+        }
+        result["inferences_per_call"] = round(result["triton"]["inferences"] / len(calls), 2)
+        p95 = result["latency_ms"]["p95"]
+        result["sustained"] = complete and p95 is not None and p95 <= self.config.p95_bound_s * 1000 \
+            and result["rate_achieved"] >= 0.9 * rate
+        log.info("%s %.2f calls/s: %d/%d calls, achieved %.2f/s, p50/p95/p99 %s ms, %s", lane.name, rate, len(done),
+                 len(calls), result["rate_achieved"], "/".join(str(v) for v in result["latency_ms"].values()),
+                 "sustained" if result["sustained"] else "NOT sustained")
+        return result
+
+    def warm_up(self, lane: Lane, finals: Finals) -> None:
+        """Calls until the worker answers: joins the group, fills the label-vector cache, wakes Triton."""
+        calls, _, _ = self.offer(lane, rate=4.0, seconds=1.0)
+        if not finals.wait(calls, 300):
+            raise RuntimeError(f"the {lane.name} worker produced no final attributions in 300 s: see {self.work / 'logs'}")
+
+    def ladder(self, mode: str, max_steps: int, half_rate_check: bool) -> dict:
+        lane = self.lane(mode)
+        self.start_worker(lane)
+        finals = Finals(lane.settings)
+        try:
+            self.warm_up(lane, finals)
+            steps, rate = [], self.config.start_rate
+            for _ in range(max_steps):
+                steps.append(self.step(lane, finals, rate, self.config.step_s))
+                if not steps[-1]["sustained"]:
+                    break
+                rate *= self.config.growth
+            sustained = [s for s in steps if s["sustained"]]
+            best = max(sustained, key=lambda s: s["rate_achieved"]) if sustained else None
+            result = {"steps": steps, "max_sustained_rate": best["rate_achieved"] if best else 0.0,
+                      "at_max": best, "exhausted": bool(steps[-1]["sustained"])}
+            if half_rate_check and best:
+                result["half_rate"] = self.step(lane, finals, best["rate_offered"] / 2, self.config.step_s)
+            return result
+        finally:
+            finals.close()
+            self.stop_worker(lane)
+
+    def ingestion(self) -> dict:
+        """Assembly alone: the transcript topic filled first, then one worker with inference off drains it."""
+        lane = self.lane("ingestion")
+        out, topic, segments = producer(lane.settings), lane.settings.topic("transcript"), 0
+        calls = []
+        for i in range(self.config.ingestion_calls):
+            turns = self.dialogues[i % len(self.dialogues)]
+            call_id = f"{lane.settings.topic_prefix}-{i:07d}"
+            for event in call_events(call_id, lane.users[i % len(lane.users)], turns):
+                event["event_time"] = now_ms()
+                out.produce(topic, value=orjson.dumps(event), key=call_id.encode())
+                out.poll(0)
+            calls.append(call_id)
+            segments += len(turns)
+        out.flush(60)
+        ready = ReadyRecords(lane.settings)
+        cpu0 = self.monitor.cpu_s()
+        self.monitor.reset_peaks()
+        wall0 = time.monotonic()
+        self.start_worker(lane)
+        try:
+            complete = ready.wait(calls, 600)
+            wall = time.monotonic() - wall0
+            stamps = [r["ready_ts"] for r in ready.records]
+            span_s = (max(stamps) - min(stamps)) / 1000 if len(stamps) > 1 else float("inf")
+            rate = segments / span_s
+            log.info("ingestion: %d segments of %d calls, %.0f segments/s", segments, len(calls), rate)
+            return {"calls": len(calls), "segments": segments, "complete": complete, "segments_per_s": round(rate),
+                    "snapshots": len(ready.records), "processes": self.monitor.usage(cpu0, self.monitor.cpu_s(), wall)}
+        finally:
+            ready.close()
+            self.stop_worker(lane)
+
+    # the model's own limit ------------------------------------------------------------------------------------------
+    def perf_analyzer(self, batch_sizes: list[int], concurrencies: tuple[int, ...] = (1, 2)) -> list[dict]:
+        binary, env = perf_analyzer_binary()
+        data = self.work / "perf_input.json"
+        texts = [render(d, None, task, DEFAULT_TEMPLATE) for d in self.dialogues[:200] for task in TASKS]
+        data.write_text(json.dumps({"data": [{"TEXT": [t]} for t in texts]}, ensure_ascii=False))
+        results = []
+        for batch in batch_sizes:
+            for concurrency in concurrencies:
+                out = self.work / f"perf_b{batch}_c{concurrency}.csv"
+                argv = [str(binary), "-m", "callqa_embed", "-u", self.triton_url, "-i", "grpc", "-b", str(batch),
+                        "--concurrency-range", f"{concurrency}:{concurrency}", "--input-data", str(data),
+                        "--measurement-interval", str(self.config.perf_interval_ms), "--stability-percentage", str(self.config.perf_stability_pct),
+                        "--max-trials", "10", "-f", str(out)]
+                cpu0 = self.monitor.cpu_s()
+                wall0 = time.monotonic()
+                run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+                stable = run.returncode == 0
+                if not stable and "stable measurement" in run.stdout:  # a noisy machine: keep the last window, say so
+                    argv[argv.index("--stability-percentage") + 1] = "999"
+                    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+                if run.returncode != 0:
+                    raise RuntimeError(f"perf_analyzer failed ({run.returncode}):\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+                row = next(csv.DictReader(io.StringIO(out.read_text())))
+                result = {"batch": batch, "concurrency": concurrency, "stable": stable, "inferences_per_s": round(float(row["Inferences/Second"]), 1),
+                          "latency_ms": {f"p{q}": round(int(row[f"p{q} latency"]) / 1000, 1) for q in (50, 95, 99)},
+                          "processes": self.monitor.usage(cpu0, self.monitor.cpu_s(), time.monotonic() - wall0)}
+                log.info("perf_analyzer batch %d concurrency %d: %.1f inferences/s, p95 %.1f ms", batch, concurrency,
+                         result["inferences_per_s"], result["latency_ms"]["p95"])
+                results.append(result)
+        return results
+
+    # the parts, one by one ---------------------------------------------------------------------------------------
+    def lcs(self) -> dict:
+        """The summariser on the data's dialogues, rapidfuzz against a plain-Python DP: calls/s and the ratio."""
+        contexts = [render_context(d, self.accounts[0], DEFAULT_TEMPLATE) for d in self.dialogues[: self.config.lcs_dialogues]]
+        rates, picked = {}, {}
+        # The DP takes about a third of a second a call: it runs on the first 50 dialogues, rapidfuzz on all of them.
+        for name, lcs_length, sample in (("rapidfuzz", LCSseq.similarity, contexts), ("python_dp", python_lcs_length, contexts[:50])):
+            t0 = time.perf_counter()
+            picked[name] = [summarise(c, 3, lcs_length) for c in sample]
+            rates[name] = len(sample) / (time.perf_counter() - t0)
+        same = picked["rapidfuzz"][:50] == picked["python_dp"]
+        result = {"dialogues": len(contexts), "chars_mean": round(statistics.mean(map(len, contexts))),
+                  "rapidfuzz_calls_per_s": round(rates["rapidfuzz"], 1), "python_dp_calls_per_s": round(rates["python_dp"], 2),
+                  "ratio": round(rates["rapidfuzz"] / rates["python_dp"], 1), "same_summaries": same}
+        log.info("LCS summariser: rapidfuzz %.1f calls/s, Python DP %.2f calls/s, ×%.1f", result["rapidfuzz_calls_per_s"],
+                 result["python_dp_calls_per_s"], result["ratio"])
+        return result
+
+    def worker_parts(self, calls: int = 200) -> dict:
+        """Worker CPU per call for the parts of attribution that are not inference, measured in this process."""
+        account, parts = self.accounts[0], {}
+        sample = self.dialogues[:calls]
+        t0 = time.perf_counter()
+        texts = [render(d, account, task, DEFAULT_TEMPLATE) for d in sample for task in TASKS]
+        parts["render"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for d in sample:
+            summarise(render_context(d, account, DEFAULT_TEMPLATE), 3)
+        parts["lcs_summary"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for d, text in zip(sample, texts[::2]):
+            ready = {"call_id": "c-1", "user_id": "u-1", "final": True, "turns": d, "segment_count": len(d), "missing_seqs": [],
+                     "has_human_label": False, "trigger_ts": 1, "ready_ts": 2}
+            decode(encode(ready), "call_ready")
+            for event in call_events("c-1", "u-1", d):
+                decode(encode({**event, "event_time": 1}), event["type"])
+        parts["serialisation"] = time.perf_counter() - t0
+        return {k: round(1000 * v / len(sample), 3) for k, v in parts.items()}
+
+    def run(self, progress=lambda what: None) -> dict:
+        progress("LCS summariser")
+        self.report["lcs"] = self.lcs()
+        self.report["worker_parts_ms_per_call"] = self.worker_parts()
+        progress("ingestion only")
+        self.report["ingestion"] = self.ingestion()
+        if not self.triton_url:
+            return self.report
+        pipeline = {}
+        for mode in self.config.modes:
+            progress(f"sustained load: {mode}")
+            main = mode == "micro-batched"
+            pipeline[mode] = self.ladder(mode, self.config.max_steps, half_rate_check=main)
+        self.report["pipeline"] = pipeline
+        progress("perf_analyzer")
+        worker_batch = max(1, round(reference_step(pipeline["micro-batched"])["triton"]["avg_batch"]))
+        self.report["perf_analyzer"] = self.perf_analyzer(sorted({1, worker_batch}))
+        self.report["summary"] = summarise_report(self.report)
+        return self.report
+
+
+def python_lcs_length(a: str, b: str) -> int:
+    """The textbook O(len(a)·len(b)) dynamic programme, one row at a time: the baseline rapidfuzz is measured against."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = [0] * (len(b) + 1)
+    for ca in a:
+        current = [0]
+        for j, cb in enumerate(b):
+            current.append(previous[j] + 1 if ca == cb else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def perf_analyzer_binary(home: Path = HOME) -> tuple[Path, dict]:
+    """perf_analyzer from the tritonclient wheel (PyPI), fetched once, with the two libraries it links."""
+    import sysconfig
+    import zipfile
+
+    tools = home / "tools" / "perf_analyzer"
+    binary, libs = tools / "perf_analyzer", tools / "lib"
+    if not binary.exists():
+        tools.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        "--platform", "manylinux1_x86_64", "-d", str(tools), PERF_ANALYZER_WHEEL], check=True)
+        wheel = next(tools.glob("tritonclient-*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            member = next(n for n in z.namelist() if n.endswith("/bin/perf_analyzer"))
+            binary.write_bytes(z.read(member))
+        binary.chmod(0o755)
+        wheel.unlink()
+    pytriton_libs = Path(sysconfig.get_paths()["purelib"]) / "nvidia_pytriton.libs"
+    libs.mkdir(exist_ok=True)
+    for soname, prefix in (("libb64.so.0d", "libb64-"), ("libcudart.so.12", "libcudart-")):
+        link = libs / soname
+        if not link.exists():
+            link.symlink_to(next(pytriton_libs.glob(f"{prefix}*")))
+    return binary, {**os.environ, "LD_LIBRARY_PATH": f"{libs}:{pytriton_libs}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
+
+
+def run_local(config: BenchConfig, model_dir: Path, out: Path, data_dir: Path | None, triton_url: str | None = None,
+              progress=lambda what: None) -> dict[str, Path]:
+    """A broker of its own (empty, on free ports) and, unless `triton_url` names one, a Triton serving triton_repo/."""
+    import shutil
+
+    from streams.tools.stack import KafkaBroker, TritonServer, free_port
+    from training.export import REPO_DIR
+
+    shutil.rmtree(out / "kafka", ignore_errors=True)
+    started, pids = [], {}
+    try:
+        progress("starting Kafka")
+        broker = KafkaBroker(out / "kafka", port=free_port(), heap_mb=1024).start()
+        started.append(broker)
+        pids["kafka"] = broker.process.proc.pid
+        if not triton_url:
+            progress("starting Triton")
+            triton = TritonServer(REPO_DIR, out / "logs", http_port=free_port(), grpc_port=free_port(), metrics_port=free_port()).start()
+            started.append(triton)
+            triton_url, pids["triton"] = triton.grpc_url, triton.process.proc.pid
+        bench = Bench(config, broker.bootstrap, triton_url, model_dir, out / "work", data_dir, watch_pids=pids)
+        try:
+            report = bench.run(progress)
+        finally:
+            bench.monitor.close()
+        return write_outputs(report, out)
+    finally:
+        for part in reversed(started):
+            part.stop()

@@ -1,0 +1,139 @@
+"""Micro-batched attribution: plan, embed through Triton, match, publish, and only then ack (streams.worker.steps)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from streams.core.codec import encode, now_ms
+from streams.core.errors import InferenceRejected, TemplateMismatch
+from streams.core.redact import redact
+from streams.core.render import render_context, render_label
+from streams.core.settings import Settings
+from streams.core.summarise import summarise
+from streams.worker.context import Worker
+from streams.worker.steps.batching import micro_batches
+from streams.worker.steps.candidates import Request, plan
+from streams.worker.steps.encoder import Encoder, LabelVectors, TritonEncoder
+from streams.worker.steps.match import match_labels
+from streams.worker.steps.outputs import alerts_for, attribution_record, health_record, pseudo_label_record
+
+log = logging.getLogger(__name__)
+HealthReport = Callable[[str, str], Awaitable[None]]
+EncoderFactory = Callable[[Settings, HealthReport], Encoder]
+
+
+def triton_encoder(settings: Settings, on_health: HealthReport) -> Encoder:
+    return TritonEncoder(settings.triton_url, settings.triton_model, settings.triton_timeout_s, settings.triton_max_batch,
+                         settings.triton_parallel_requests, ssl=settings.triton_ssl,
+                         root_certificates=settings.triton_root_certificates, on_health=on_health)
+
+
+class Attributor:
+    """One worker's attribution: the encoder, the label-vector cache, and what it publishes."""
+
+    def __init__(self, worker: Worker, encoder: Encoder) -> None:
+        self.worker, self.settings, self.template, self.encoder = worker, worker.settings, worker.template, encoder
+        self.cache = LabelVectors()
+
+    async def batch(self, events: list) -> None:
+        catalog = [v for v in self.worker.tables.labels.values() if v]
+        requests, rejected = plan(events, catalog, self.worker.tables.accounts.get, self.template)
+        for event, reason, detail in rejected:
+            await self.worker.dead_letters.send(event.message, reason, detail)
+        if not requests:
+            return
+        delay = 1.0
+        while True:
+            try:
+                await self.attribute(requests)
+                return
+            except TemplateMismatch as exc:  # a rollout in progress: wait for the served model to match
+                log.error("refusing to attribute: %s; retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except InferenceRejected:
+                break
+        # Triton rejected the batch: find the calls it rejects one by one.
+        by_call: dict[int, list[Request]] = {}
+        for r in requests:
+            by_call.setdefault(id(r.event), []).append(r)
+        for call_requests in by_call.values():
+            try:
+                await self.attribute(call_requests)
+            except InferenceRejected as exc:
+                await self.worker.dead_letters.send(call_requests[0].event.message, "inference_rejected", str(exc))
+
+    async def attribute(self, requests: list[Request]) -> None:
+        started = now_ms()
+        while True:
+            t0 = time.perf_counter()
+            calls = await self.encoder.embed([r.text for r in requests])
+            inference_ms = (time.perf_counter() - t0) * 1000
+            if calls.template_version != self.template.version:
+                raise TemplateMismatch(f"model renders {calls.template_version}, worker renders {self.template.version}")
+            label_vectors = await self.cache.lookup(self.encoder, [l for r in requests for l in r.candidates],
+                                                    calls.model_version)
+            if label_vectors is not None:
+                break
+        channels, settings = self.worker.channels, self.settings
+        finals_summarised: set[str] = set()
+        for request, vector in zip(requests, calls.vectors):
+            ready = request.ready
+            keys = [(l["label_id"], render_label(l)) for l in request.candidates]
+            match = match_labels(vector, np.stack([label_vectors[k] for k in keys]), [k[0] for k in keys], settings.top_k)
+            attribution = attribution_record(request, match, calls.model_version, calls.template_version,
+                                             started - ready.ready_ts, inference_ms)
+            key = ready.call_id.encode()
+            await channels.attribution.send(key=key, value=encode(attribution))
+            if not request.has_words:  # nothing was said: no alert, nothing to learn from (alerts_withheld says why)
+                continue
+            if ready.final or settings.alert_on_provisional:
+                for alert in alerts_for(attribution, request, settings):
+                    await channels.alert.send(key=key, value=encode(alert))
+            if ready.final and not ready.has_human_label and ready.call_id not in finals_summarised:
+                finals_summarised.add(ready.call_id)
+                await channels.pseudo_label.send(key=key, value=encode(await self.pseudo_label(request)))
+
+    async def pseudo_label(self, request: Request):
+        ready = request.ready
+        # Personal data never reaches the pseudo-label topic nor, through it, the training data.
+        context = redact(render_context(ready.turns, self.worker.tables.accounts.get(ready.user_id), self.template))
+        # LCS is CPU work: keep it off the event loop.
+        sentences = await asyncio.get_running_loop().run_in_executor(None, summarise, context,
+                                                                     self.settings.summary_sentences)
+        return pseudo_label_record(ready, context, sentences, self.template.version)
+
+
+def register(worker: Worker, make_encoder: EncoderFactory = triton_encoder) -> None:
+    settings = worker.settings
+
+    async def report_health(status: str, detail: str) -> None:
+        """The worker's own health on the health topic (a dashboard reads it); the attribution waits meanwhile."""
+        worker.progress.triton_degraded = status == "degraded"
+        record = health_record(settings.worker_name, "triton", status, detail)
+        try:  # bounded: a missing health topic would otherwise hold the attribution while the producer waits for it
+            await asyncio.wait_for(worker.channels.health.send(key=settings.worker_name.encode(), value=encode(record)),
+                                   timeout=5.0)
+        except Exception:  # a health event must never stop the attribution
+            log.exception("could not send the health event %s (is %s created?)", status, settings.topic("health"))
+
+    @worker.app.agent(worker.channels.call_ready, name="callqa.attribute")
+    async def attribute(stream):
+        attributor = Attributor(worker, make_encoder(settings, report_health))
+        events_in = stream.noack()
+        try:
+            async for events in micro_batches(events_in, settings.batch_size, settings.batch_window_s):
+                try:
+                    await attributor.batch(events)
+                except Exception as exc:  # an exception escaping would lose the batch: account for it instead
+                    log.exception("attribution failed for a batch of %d", len(events))
+                    for event in events:
+                        await worker.dead_letters.send(event.message, "internal_error", repr(exc))
+                for event in events:  # only now may their offsets be committed
+                    await events_in.ack(event)
+        finally:
+            await attributor.encoder.close()
