@@ -83,7 +83,7 @@ class TritonEncoder:
                 error = classify(exc)
                 if isinstance(error, InferenceRejected):
                     raise error from exc
-                log.warning("triton %s: %s; retrying in %.1fs", self.url, error, delay)
+                log.warning("triton %s unavailable (%s); retrying in %.1fs", self.url, error, delay)
                 if self.degraded_since is None:
                     self.degraded_since = time.monotonic()
                     await self._report("degraded", f"triton {self.url} unavailable ({exc.status()}); retrying with backoff")
