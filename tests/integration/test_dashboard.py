@@ -100,9 +100,11 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
             alert_id, label_id = first_alert.get_attribute("data-alert-id"), first_alert.get_attribute("data-label-id")
             expect(page.locator(f'.counts tbody tr[data-label-id="{label_id}"] td.c5')).not_to_have_text("0")
 
-            # Acknowledge it: the ack is on the topic (who, what) and still shown after a reload.
-            first_alert.locator(".ack-btn").click()
-            acked = page.locator(f'#alerts tbody tr[data-alert-id="{alert_id}"] .ack-state')
+            # Acknowledge it: the ack is on the topic (who, what) and still shown after a reload. The row is found by
+            # its id: newer alerts go on top while the calls replay, so "the first row" may be another alert by now.
+            row = page.locator(f'#alerts tbody tr[data-alert-id="{alert_id}"]')
+            row.locator(".ack-btn").click()
+            acked = row.locator(".ack-state")
             expect(acked).to_contain_text("已确认 · 质检员小王")
             acks = [orjson.loads(v) for _, v in read_until(settings, settings.topic("alert_ack"), lambda r: len(r) >= 1)]
             assert [(a["alert_id"], a["acknowledged_by"]) for a in acks] == [(alert_id, "质检员小王")]
