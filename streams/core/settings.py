@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     data_dir: str = ".callqa/worker"
     batch_size: int = 32
     batch_window_s: float = 0.05
+    # Micro-batches whose inference may run at once: Triton works on one while the worker publishes the last (acks
+    # stay in input order; 1 waits for each batch before taking the next).
+    batches_in_flight: int = Field(default=2, ge=1)
     provisional_every: int = 8  # segments between provisional attributions; 0 turns them off
     top_k: int = 3
     summary_sentences: int = 3

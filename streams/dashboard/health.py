@@ -11,7 +11,7 @@ from streams.core.settings import Settings
 
 log = logging.getLogger(__name__)
 # The topics the worker group consumes.
-WORKER_INPUTS = ("transcript", "account", "label", "human_label", "call_ready", "attribution", "attribution_by_label")
+WORKER_INPUTS = ("transcript", "account", "label", "human_label", "call_ready", "attribution_by_label")
 
 
 class Lag:

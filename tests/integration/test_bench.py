@@ -27,6 +27,9 @@ def test_bench_smoke(kafka_bootstrap, triton_url, tiny_model, tmp_path):
             assert step["processes"]["worker"]["cpu_s"] > 0
     batched, one_request = report["pipeline"]["micro-batched"], report["pipeline"]["one-request"]
     assert one_request["steps"][0]["triton"]["avg_batch"] <= 2  # one text per request (two tasks may be merged)
+    live = report["live"]["levels"][0]
+    assert live["completed"] == live["calls"] and live["records_held"] > 0  # calls at (sped-up) real pace, all final
+    assert "pipeline_efficiency" in report["summary"]["vs_one-in-flight"]  # the batches-in-flight baseline
     assert report["pipeline"]["in-process"]["steps"][0]["triton"]["inferences"] == 0  # no Triton on that path
     assert {r["batch"] for r in report["perf_analyzer"]} >= {1} and all(r["inferences_per_s"] > 0 for r in report["perf_analyzer"])
     assert "pipeline_efficiency" in report["summary"] and batched["steps"][0]["inferences_per_call"] > 0

@@ -59,15 +59,24 @@ class BenchConfig:
     perf_stability_pct: int = 25  # perf_analyzer's stability bound: three windows within this of each other
     lcs_dialogues: int = 300
     ingestion_calls: int = 1500
-    modes: tuple[str, ...] = ("micro-batched", "one-request", "in-process")
+    modes: tuple[str, ...] = ("micro-batched", "one-in-flight", "one-request", "in-process")
+    # Live capacity: calls at the data's own pace (`live_pace` 1), this many open at once, each level held this long
+    # after every slot filled, raised until provisional or final p95 passes the bound.
+    live_concurrency: tuple[int, ...] = (50, 75, 100, 150, 200, 300)
+    live_hold_s: float = 60.0
+    live_p95_bound_s: float = 1.5
+    live_pace: float = 1.0
 
 
 SMOKE = BenchConfig(start_rate=2.0, growth=2.0, max_steps=2, step_s=3.0, call_s=2.0, p95_bound_s=30.0, drain_s=60.0,
-                    perf_interval_ms=1500, perf_stability_pct=999, lcs_dialogues=20, ingestion_calls=60)
+                    perf_interval_ms=1500, perf_stability_pct=999, lcs_dialogues=20, ingestion_calls=60,
+                    live_concurrency=(4,), live_hold_s=2.0, live_p95_bound_s=30.0, live_pace=20.0)
 MODE_ENV = {  # what each pipeline mode changes in the worker's configuration
     "micro-batched": {},
+    "one-in-flight": {"CALLQA_BATCHES_IN_FLIGHT": "1"},  # micro-batched, waiting for each batch before the next
     "one-request": {"CALLQA_BATCH_SIZE": "1", "CALLQA_TRITON_MAX_BATCH": "1"},
     "in-process": {},
+    "live": {},  # the default path, at real pace
     "ingestion": {"CALLQA_INFERENCE_ENABLED": "false"},
 }
 MODE_MODULE = {"in-process": "streams.tools.bench.inprocess"}  # the worker with the model inside; else `callqa worker`
@@ -102,6 +111,14 @@ def call_events(call_id: str, user_id: str, turns: list[dict]) -> list[dict]:
         clock += length + 200
     events.append({"type": "call_end", "call_id": call_id, "user_id": user_id, "segment_count": len(turns)})
     return events
+
+
+def real_pace_s(events: list[dict]) -> list[float]:
+    """Seconds into the call at which ASR sends each event: a segment when its speaker stops, the call's end 200 ms
+    after the last segment."""
+    last_ms = max((e["end_ms"] for e in events if e["type"] == "segment"), default=0)
+    return [e["end_ms"] / 1000 if e["type"] == "segment" else (last_ms + 200) / 1000 * (e["type"] == "call_end")
+            for e in events]
 
 
 @dataclass
@@ -219,6 +236,7 @@ class Finals:
         self.latency_ms: dict[str, dict[str, int]] = {}  # call -> task -> end-to-end ms
         self.done_at: dict[str, int] = {}  # call -> produced_at of its last final
         self.provisional = 0
+        self.every: list[tuple[str, int, int, bool]] = []  # (call, produced_at, end-to-end ms, final) of each record
 
     def poll(self, timeout_s: float = 0.2) -> None:
         for message in self.consumer.consume(1000, timeout=timeout_s):
@@ -226,6 +244,7 @@ class Finals:
                 self._take(orjson.loads(message.value()))
 
     def _take(self, record: dict) -> None:
+        self.every.append((record["call_id"], record["produced_at"], record["timings_ms"]["end_to_end"], record["final"]))
         if not record["final"]:
             self.provisional += 1
             return
@@ -336,6 +355,10 @@ class Bench:
             calls.append(call_id)
             segments += len(turns)
         lane.calls_sent += n
+        return calls, segments, self.send(lane, schedule)
+
+    def send(self, lane: Lane, schedule: list[tuple]) -> int | None:
+        """Produce (at seconds, call, index, event) entries at their times; returns when the first call ended."""
         heapq.heapify(schedule)
         out, topic = producer(lane.settings), lane.settings.topic("transcript")
         began = time.monotonic()
@@ -353,7 +376,7 @@ class Bench:
             out.produce(topic, value=orjson.dumps(event), key=event["call_id"].encode())
             out.poll(0)
         out.flush(30)
-        return calls, segments, first_end
+        return first_end
 
     def step(self, lane: Lane, finals: Finals, rate: float, seconds: float) -> dict:
         cpu0, triton0, wall0 = self.monitor.cpu_s(), self.triton.read(), time.monotonic()
@@ -413,6 +436,70 @@ class Bench:
         finally:
             finals.close()
             self.stop_worker(lane)
+
+    def live_capacity(self) -> dict:
+        """Calls at the data's own pace (each segment sent when its speaker stops, calls lasting minutes), `concurrency`
+        of them open at once, raised until provisional or final p95 passes the bound: concurrent live calls per
+        machine. Latency counts the records of the level's held part, once every call slot was busy."""
+        lane = self.lane("live")
+        self.start_worker(lane)
+        finals = Finals(lane.settings)
+        try:
+            self.warm_up(lane, finals)
+            levels = []
+            for concurrency in self.config.live_concurrency:
+                levels.append(self.live_level(lane, finals, concurrency))
+                if not levels[-1]["sustained"]:
+                    break
+            held = [level["concurrency"] for level in levels if level["sustained"]]
+            return {"levels": levels, "max_concurrent_calls": max(held, default=0),
+                    "p95_bound_ms": round(self.config.live_p95_bound_s * 1000), "pace": self.config.live_pace}
+        finally:
+            finals.close()
+            self.stop_worker(lane)
+
+    def live_level(self, lane: Lane, finals: Finals, concurrency: int) -> dict:
+        pace, hold_s = self.config.live_pace, self.config.live_hold_s
+        rotated = self.dialogues[lane.calls_sent % len(self.dialogues):] + self.dialogues[:lane.calls_sent % len(self.dialogues)]
+        paced = [real_pace_s(call_events("c", "u", turns)) for turns in rotated]
+        mean_call_s = statistics.mean(times[-1] for times in paced) / pace
+        interval = mean_call_s / concurrency  # a new call as often as one ends: `concurrency` open on average
+        n = int((mean_call_s + hold_s) / interval) + 1
+        schedule, calls, segments, spans = [], [], 0, []
+        for i in range(n):
+            call_id = f"{lane.settings.topic_prefix}-{lane.calls_sent + i:07d}"
+            turns, times = rotated[i % len(rotated)], paced[i % len(rotated)]
+            events = call_events(call_id, lane.users[(lane.calls_sent + i) % len(lane.users)], turns)
+            start = i * interval
+            schedule += [(start + at / pace, i, j, event) for j, (at, event) in enumerate(zip(times, events))]
+            spans.append((start, start + times[-1] / pace))
+            calls.append(call_id)
+            segments += len(turns)
+        lane.calls_sent += n
+        full_at = [mean_call_s + k for k in range(int(hold_s) + 1)]
+        open_calls = [sum(1 for a, b in spans if a <= t < b) for t in full_at]
+        cpu0, triton0, wall0 = self.monitor.cpu_s(), self.triton.read(), time.monotonic()
+        self.monitor.reset_peaks()
+        began_ms = now_ms()
+        self.send(lane, schedule)
+        complete = finals.wait(calls, self.config.drain_s)
+        wall = time.monotonic() - wall0
+        mine, held_from = set(calls), began_ms + mean_call_s * 1000
+        held = [(e2e, final) for call, produced, e2e, final in finals.every if call in mine and produced >= held_from]
+        provisional, final = percentiles([e for e, f in held if not f]), percentiles([e for e, f in held if f])
+        overall = percentiles([e for e, _ in held])
+        bound = self.config.live_p95_bound_s * 1000
+        sustained = complete and bool(held) and all(p["p95"] is None or p["p95"] <= bound for p in (provisional, final))
+        result = {"concurrency": concurrency, "calls": n, "completed": sum(c in finals.done_at for c in calls),
+                  "mean_call_s": round(mean_call_s, 1), "open_calls_held": {"min": min(open_calls), "max": max(open_calls)},
+                  "segments_per_s": round(segments / wall, 1), "records_held": len(held),
+                  "latency_ms": {"provisional": provisional, "final": final, "all": overall},
+                  "triton": TritonStats.delta(triton0, self.triton.read()),
+                  "processes": self.monitor.usage(cpu0, self.monitor.cpu_s(), wall), "wall_s": round(wall, 1),
+                  "sustained": sustained}
+        log.info("live %d calls open (%d-%d held): p95 provisional %s ms, final %s ms: %s", concurrency, min(open_calls),
+                 max(open_calls), provisional["p95"], final["p95"], "held" if sustained else "NOT held")
+        return result
 
     def ingestion(self) -> dict:
         """Assembly alone: the transcript topic filled first, then one worker with inference off drains it."""
@@ -532,6 +619,9 @@ class Bench:
             main = mode == "micro-batched"
             pipeline[mode] = self.ladder(mode, self.config.max_steps, half_rate_check=main)
         self.report["pipeline"] = pipeline
+        if self.config.live_concurrency:
+            progress(f"live capacity at {self.config.live_pace:g}× the data's pace")
+            self.report["live"] = self.live_capacity()
         progress("perf_analyzer")
         worker_batch = max(1, round(reference_step(pipeline["micro-batched"])["triton"]["avg_batch"]))
         self.report["perf_analyzer"] = self.perf_analyzer(sorted({1, worker_batch}))

@@ -1,9 +1,11 @@
-"""Micro-batched attribution: plan, embed through Triton, match, publish, and only then ack (streams.worker.steps)."""
+"""Micro-batched attribution: plan, embed through Triton (several batches in flight), match, publish in input order,
+and only then ack (streams.worker.steps)."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 import numpy as np
@@ -15,9 +17,9 @@ from streams.core.render import render_context, render_label
 from streams.core.settings import Settings
 from streams.core.summarise import summarise
 from streams.worker.context import Worker
-from streams.worker.steps.batching import micro_batches
+from streams.worker.steps.batching import in_input_order, micro_batches
 from streams.worker.steps.candidates import Request, plan
-from streams.worker.steps.encoder import Encoder, LabelVectors, TritonEncoder
+from streams.worker.steps.encoder import Embeddings, Encoder, LabelVectors, TritonEncoder
 from streams.worker.steps.match import match_labels
 from streams.worker.steps.outputs import alerts_for, attribution_record, health_record, pseudo_label_record
 
@@ -32,25 +34,45 @@ def triton_encoder(settings: Settings, on_health: HealthReport) -> Encoder:
                          root_certificates=settings.triton_root_certificates, on_health=on_health)
 
 
+@dataclass
+class Embedded:
+    """Requests with their vectors and their candidates' label vectors, under one model version."""
+
+    requests: list[Request]
+    embeddings: Embeddings
+    label_vectors: dict
+    started_ms: int
+    inference_ms: float
+
+
+@dataclass
+class Inferred:
+    """What one micro-batch publishes: its embedded requests and the events that are dead letters (event, reason,
+    detail)."""
+
+    embedded: list[Embedded] = field(default_factory=list)
+    dead: list[tuple[object, str, str]] = field(default_factory=list)
+
+
 class Attributor:
-    """One worker's attribution: the encoder, the label-vector cache, and what it publishes."""
+    """One worker's attribution: the encoder, the label-vector cache, and what it publishes. `infer` may run for
+    several batches at once; `publish` runs for one batch at a time, in input order."""
 
     def __init__(self, worker: Worker, encoder: Encoder) -> None:
         self.worker, self.settings, self.template, self.encoder = worker, worker.settings, worker.template, encoder
         self.cache = LabelVectors()
 
-    async def batch(self, events: list) -> None:
+    async def infer(self, events: list) -> Inferred:
         catalog = [v for v in self.worker.tables.labels.values() if v]
         requests, rejected = plan(events, catalog, self.worker.tables.accounts.get, self.template)
-        for event, reason, detail in rejected:
-            await self.worker.dead_letters.send(event.message, reason, detail)
+        inferred = Inferred(dead=list(rejected))
         if not requests:
-            return
+            return inferred
         delay = 1.0
         while True:
             try:
-                await self.attribute(requests)
-                return
+                inferred.embedded.append(await self.embed(requests))
+                return inferred
             except TemplateMismatch as exc:  # a rollout in progress: wait for the served model to match
                 log.error("refusing to attribute: %s; retrying in %.0fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -63,11 +85,12 @@ class Attributor:
             by_call.setdefault(id(r.event), []).append(r)
         for call_requests in by_call.values():
             try:
-                await self.attribute(call_requests)
+                inferred.embedded.append(await self.embed(call_requests))
             except InferenceRejected as exc:
-                await self.worker.dead_letters.send(call_requests[0].event.message, "inference_rejected", str(exc))
+                inferred.dead.append((call_requests[0].event, "inference_rejected", str(exc)))
+        return inferred
 
-    async def attribute(self, requests: list[Request]) -> None:
+    async def embed(self, requests: list[Request]) -> Embedded:
         started = now_ms()
         while True:
             t0 = time.perf_counter()
@@ -78,17 +101,29 @@ class Attributor:
             label_vectors = await self.cache.lookup(self.encoder, [l for r in requests for l in r.candidates],
                                                     calls.model_version)
             if label_vectors is not None:
-                break
-        channels, settings = self.worker.channels, self.settings
+                return Embedded(requests, calls, label_vectors, started, inference_ms)
+
+    async def publish(self, inferred: Inferred) -> None:
+        for event, reason, detail in inferred.dead:
+            await self.worker.dead_letters.send(event.message, reason, detail)
+        for embedded in inferred.embedded:
+            await self.publish_embedded(embedded)
+
+    async def publish_embedded(self, embedded: Embedded) -> None:
+        channels, settings, calls = self.worker.channels, self.settings, embedded.embeddings
         finals_summarised: set[str] = set()
-        for request, vector in zip(requests, calls.vectors):
+        for request, vector in zip(embedded.requests, calls.vectors):
             ready = request.ready
             keys = [(l["label_id"], render_label(l)) for l in request.candidates]
-            match = match_labels(vector, np.stack([label_vectors[k] for k in keys]), [k[0] for k in keys], settings.top_k)
+            match = match_labels(vector, np.stack([embedded.label_vectors[k] for k in keys]), [k[0] for k in keys],
+                                 settings.top_k)
             attribution = attribution_record(request, match, calls.model_version, calls.template_version,
-                                             started - ready.ready_ts, inference_ms)
-            key = ready.call_id.encode()
-            await channels.attribution.send(key=key, value=encode(attribution))
+                                             embedded.started_ms - ready.ready_ts, embedded.inference_ms)
+            key, value = ready.call_id.encode(), encode(attribution)
+            await channels.attribution.send(key=key, value=value)
+            if ready.final:  # the counts' input, keyed by label and stamped with the attribution's own time
+                await channels.attribution_by_label.send(key=attribution.label_id.encode(), value=value,
+                                                         timestamp=attribution.produced_at / 1000)
             if not request.has_words:  # nothing was said: no alert, nothing to learn from (alerts_withheld says why)
                 continue
             if ready.final or settings.alert_on_provisional:
@@ -125,15 +160,21 @@ def register(worker: Worker, make_encoder: EncoderFactory = triton_encoder) -> N
     async def attribute(stream):
         attributor = Attributor(worker, make_encoder(settings, report_health))
         events_in = stream.noack()
+
+        async def finish(events: list, inferred: Inferred | Exception) -> None:
+            try:
+                if isinstance(inferred, Exception):
+                    raise inferred
+                await attributor.publish(inferred)
+            except Exception as exc:  # an exception escaping would lose the batch: account for it instead
+                log.error("attribution failed for a batch of %d", len(events), exc_info=exc)
+                for event in events:
+                    await worker.dead_letters.send(event.message, "internal_error", repr(exc))
+            for event in events:  # only now may their offsets be committed
+                await events_in.ack(event)
+
         try:
-            async for events in micro_batches(events_in, settings.batch_size, settings.batch_window_s):
-                try:
-                    await attributor.batch(events)
-                except Exception as exc:  # an exception escaping would lose the batch: account for it instead
-                    log.exception("attribution failed for a batch of %d", len(events))
-                    for event in events:
-                        await worker.dead_letters.send(event.message, "internal_error", repr(exc))
-                for event in events:  # only now may their offsets be committed
-                    await events_in.ack(event)
+            await in_input_order(micro_batches(events_in, settings.batch_size, settings.batch_window_s),
+                                 attributor.infer, finish, settings.batches_in_flight)
         finally:
             await attributor.encoder.close()

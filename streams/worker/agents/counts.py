@@ -1,4 +1,6 @@
-"""Attributions per label over the last 5 / 15 / 60 minutes (a windowed table), published for the dashboard."""
+"""Attributions per label over the last 5 / 15 / 60 minutes (a windowed table), published for the dashboard. Its input
+is the final attributions keyed by label, which the attribution agent sends beside each final attribution (re-keying
+them from the attribution topic read every provisional one too), so that one worker counts each label."""
 from __future__ import annotations
 
 import time
@@ -30,18 +32,9 @@ def register(worker: Worker) -> None:
             await channels.label_count.send(key=label_id.encode(),
                                             value=encode(window_counts(label_id, label, per_minute, now_s)))
 
-    @app.agent(channels.attribution, name="callqa.route_by_label")
-    async def route_by_label(stream):
-        """Final attributions re-keyed by label, so that one worker counts each label; stamped with their own time."""
-        async def route(event_, attribution: Attribution) -> None:
-            if attribution.final:
-                await channels.attribution_by_label.send(key=attribution.label_id.encode(), value=event_.message.value,
-                                                         timestamp=attribution.produced_at / 1000)
-
-        await worker.dead_letters.each_record(stream, "attribution", route, normalise=False)
-
     @app.agent(channels.attribution_by_label, name="callqa.count_labels")
     async def count_labels(stream):
+        """Counted by the attribution's own time (the record's timestamp), so windows are the same after a replay."""
         async def count(_, attribution: Attribution) -> None:
             label_minutes[attribution.label_id] += 1
             await publish_counts(only=attribution.label_id)

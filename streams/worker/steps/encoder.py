@@ -113,10 +113,14 @@ class LabelVectors:
             self.vectors.clear()
             self.model_version = model_version
         keys = {(l["label_id"], render_label(l)) for l in candidates}
-        missing = sorted(k for k in keys if k not in self.vectors)
+        found = {k: self.vectors[k] for k in keys if k in self.vectors}
+        missing = sorted(keys - found.keys())
         if missing:
             embedded = await encoder.embed([text for _, text in missing])
             if embedded.model_version != model_version:
                 return None
-            self.vectors.update(zip(missing, embedded.vectors))
-        return {k: self.vectors[k] for k in keys}
+            fresh = dict(zip(missing, embedded.vectors))
+            if self.model_version == model_version:  # another batch in flight may have met a newer version meanwhile
+                self.vectors.update(fresh)
+            found.update(fresh)
+        return found

@@ -13,9 +13,9 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 from streams.core.codec import validator  # noqa: E402
 from streams.core.errors import InferenceRejected, TritonUnavailable  # noqa: E402
 from streams.core.records import TASKS  # noqa: E402
-from streams.core.render import DEFAULT_TEMPLATE, render  # noqa: E402
+from streams.core.render import DEFAULT_TEMPLATE, render, render_label  # noqa: E402
 from streams.core.settings import Settings  # noqa: E402
-from streams.worker.steps.batching import micro_batches  # noqa: E402
+from streams.worker.steps.batching import in_input_order, micro_batches  # noqa: E402
 from streams.worker.steps.candidates import plan  # noqa: E402
 from streams.worker.steps.encoder import Embeddings, LabelVectors, classify  # noqa: E402
 from streams.worker.steps.match import match_labels  # noqa: E402
@@ -114,6 +114,27 @@ async def test_label_vectors_are_embedded_once_per_model_version():
     assert len(await cache.lookup(encoder, CATALOG[:2], "2")) == 2 and len(encoder.texts) == 6
 
 
+@pytest.mark.asyncio
+async def test_a_batch_in_flight_under_an_old_version_does_not_fill_the_new_versions_cache():
+    class SlowEncoder:
+        def __init__(self):
+            self.release = asyncio.Event()
+
+        async def embed(self, texts):
+            await self.release.wait()
+            return Embeddings(np.ones((len(texts), 2), dtype=np.float32), "1", DEFAULT_TEMPLATE.version)
+
+    cache, slow = LabelVectors(), SlowEncoder()
+    old = asyncio.ensure_future(cache.lookup(slow, CATALOG[:2], "1"))
+    await asyncio.sleep(0)
+    newer = CountingEncoder()
+    newer.version = "2"
+    assert len(await cache.lookup(newer, CATALOG[2:], "2")) == 2  # another batch meets version 2 meanwhile
+    slow.release.set()
+    assert len(await old) == 2  # the old batch gets its vectors...
+    assert set(cache.vectors) == {(l["label_id"], render_label(l)) for l in CATALOG[2:]}  # ...but the cache keeps v2's
+
+
 class FakeStream:
     """A faust stream's `events()` from a queue: what micro_batches reads."""
 
@@ -140,3 +161,54 @@ async def test_micro_batches_fill_up_to_size_or_window_and_a_dead_reader_stops_t
     with pytest.raises(RuntimeError, match="reader stopped"):
         await asyncio.wait_for(batches.__anext__(), 5)
     await batches.aclose()
+
+
+async def batches_of(*batches):
+    for batch in batches:
+        yield batch
+
+
+@pytest.mark.asyncio
+async def test_batches_infer_together_but_finish_in_input_order():
+    """The first batch's inference ends last: the second must not finish (ack) before it, and at most `depth`
+    batches infer at once."""
+    delays = {"a": 0.2, "b": 0.0, "c": 0.0}
+    inferring, most, finished = set(), 0, []
+
+    async def infer(batch):
+        nonlocal most
+        inferring.add(batch)
+        most = max(most, len(inferring))
+        await asyncio.sleep(delays[batch])
+        inferring.discard(batch)
+        if batch == "c":
+            raise ValueError("Triton said no")
+        return batch.upper()
+
+    async def finish(batch, outcome):
+        finished.append((batch, outcome if isinstance(outcome, str) else type(outcome).__name__))
+
+    await asyncio.wait_for(in_input_order(batches_of("a", "b", "c"), infer, finish, depth=2), 5)
+    assert finished == [("a", "A"), ("b", "B"), ("c", "ValueError")]
+    assert most == 2
+    finished.clear()
+    most = 0
+    await asyncio.wait_for(in_input_order(batches_of("a", "b"), infer, finish, depth=1), 5)
+    assert finished == [("a", "A"), ("b", "B")] and most == 1  # depth 1: one batch at a time
+
+
+@pytest.mark.asyncio
+async def test_a_batch_that_cannot_finish_stops_the_acks_after_it():
+    finished = []
+
+    async def infer(batch):
+        return batch
+
+    async def finish(batch, outcome):
+        if batch == "a":
+            raise RuntimeError("broker gone")
+        finished.append(batch)
+
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(in_input_order(batches_of("a", "b", "c"), infer, finish, depth=2), 5)
+    assert finished == []  # nothing after the failed batch was acked
