@@ -5,6 +5,8 @@ from pathlib import Path
 
 import orjson
 
+BASELINE_MODES = ("one-in-flight", "one-request", "in-process")  # the modes the default path is compared with
+
 
 def summarise_report(report: dict) -> dict:
     """The issue's figures from the raw measurements: efficiency, ratios, breakdown per call."""
@@ -34,7 +36,7 @@ def summarise_report(report: dict) -> dict:
     worker = cpu.get("worker", 0.0)
     summary["cpu_ms_per_call"] = cpu
     summary["worker_breakdown_ms_per_call"] = {**parts, "faust_kafka_and_loop": round(worker - sum(parts.values()), 1)}
-    for naive in ("one-in-flight", "one-request", "in-process"):
+    for naive in BASELINE_MODES:
         if naive in pipeline:
             other = reference_step(pipeline[naive])
             summary[f"vs_{naive}"] = {
@@ -108,7 +110,7 @@ def chart(report: dict, path: Path) -> Path:
     figures = {"LCS: rapidfuzz ÷ Python DP": report["lcs"]["ratio"]}
     if summary.get("pipeline_efficiency") is not None:
         figures["pipeline ÷ Triton limit"] = summary["pipeline_efficiency"]
-    for naive in ("one-in-flight", "one-request", "in-process"):
+    for naive in BASELINE_MODES:
         if summary.get(f"vs_{naive}", {}).get("throughput_ratio"):
             figures[f"micro-batched ÷ {naive}"] = summary[f"vs_{naive}"]["throughput_ratio"]
     if summary.get("live_concurrent_calls") is not None:

@@ -117,8 +117,8 @@ def real_pace_s(events: list[dict]) -> list[float]:
     """Seconds into the call at which ASR sends each event: a segment when its speaker stops, the call's end 200 ms
     after the last segment."""
     last_ms = max((e["end_ms"] for e in events if e["type"] == "segment"), default=0)
-    return [e["end_ms"] / 1000 if e["type"] == "segment" else (last_ms + 200) / 1000 * (e["type"] == "call_end")
-            for e in events]
+    sent_ms = {"call_start": 0, "call_end": last_ms + 200}
+    return [(e["end_ms"] if e["type"] == "segment" else sent_ms[e["type"]]) / 1000 for e in events]
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""Attributions per label over the last 5 / 15 / 60 minutes (a windowed table), published for the dashboard. Its input
-is the final attributions keyed by label, which the attribution agent sends beside each final attribution (re-keying
-them from the attribution topic read every provisional one too), so that one worker counts each label."""
+"""Attributions per label over the last 5 / 15 / 60 minutes (a windowed table), published for the dashboard. The input
+is the final attributions keyed by label, so that one worker counts each label; the attribution agent sends them
+(reading them back off the attribution topic would read every provisional one too)."""
 from __future__ import annotations
 
 import time
