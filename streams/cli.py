@@ -80,7 +80,7 @@ def dashboard() -> None:
 
 
 @app.command()
-def publish(event: str = typer.Argument(..., help="account | label | human_label | transcript"), file: Path = typer.Argument(...)) -> None:
+def publish(event: str = typer.Argument(..., help="account | label | rule | human_label | transcript"), file: Path = typer.Argument(...)) -> None:
     """Send every line of FILE to the event's topic."""
     from streams.tools.replay import publish as publish_file
 
@@ -266,6 +266,7 @@ def up(workers: int = typer.Option(1, help="Faust workers to run."),
                                                "sample's; publishing the same catalog again at each start is "
                                                "harmless)."),
        accounts: Path = typer.Option(None, help="Accounts (JSONL) to publish too."),
+       rules: Path = typer.Option(None, help="QA rules (JSONL) to publish with the catalog (default: the sample's)."),
        publish_catalog: bool = typer.Option(True, "--catalog-publish/--no-catalog-publish",
                                             help="Publish the catalog (off: the catalog topic is fed elsewhere).")) -> None:
     """Start Kafka, Triton and the workers on this machine and keep them running until Ctrl-C. With a model and a
@@ -278,13 +279,15 @@ def up(workers: int = typer.Option(1, help="Faust workers to run."),
 
     if model is not None or not versions(REPO_DIR, "callqa_encoder_decoder"):
         local.serve_model(model, console.print)
-    if publish_catalog and catalog is None:
-        catalog = HOME / "sample" / "up" / "catalog.jsonl"
-        if not catalog.exists():
-            write_sample(catalog.parent, calls=1, seed=2)
+    sample = HOME / "sample" / "up"
+    if publish_catalog and (catalog is None or rules is None) and not (sample / "rules.jsonl").exists():
+        write_sample(sample, calls=1, seed=2)
+    if publish_catalog:
+        catalog, rules = catalog or sample / "catalog.jsonl", rules or sample / "rules.jsonl"
     with _stack(HOME / "kafka" / "data", workers) as running:
         settings = _settings()
-        for event, path in (("label", catalog if publish_catalog else None), ("account", accounts)):
+        for event, path in (("label", catalog if publish_catalog else None), ("rule", rules if publish_catalog else None),
+                            ("account", accounts)):
             if path is not None:
                 console.print(f"published {publish_file(settings, event, path)} records of {path} to {settings.topic(event)}")
         console.print({k: v for k, v in running.items() if k != "dashboard_token"})
@@ -366,7 +369,8 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
     with _stack(kafka_data, workers) as running:
         console.print({k: v for k, v in running.items() if k != "dashboard_token"})
         _print_dashboard(running)
-        for event, name in (("label", "catalog"), ("account", "accounts"), ("human_label", "human_labels")):
+        for event, name in (("label", "catalog"), ("rule", "rules"), ("account", "accounts"),
+                            ("human_label", "human_labels")):
             publish_file(settings, event, demo_dir / f"{name}.jsonl")
         consumer, view = consumer_at_end(settings), View(settings, truth=truth)
         started = time.monotonic()

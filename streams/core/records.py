@@ -100,6 +100,24 @@ class Label(Record):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Rule(Record):
+    event: ClassVar[str] = "rule"
+    rule_id: str
+    name: str
+    description: str | None = None
+    kind: str
+    speaker: str | None = None  # unset: agent
+    phrases: list[str] | None = None
+    position: dict | None = None
+    threshold: float | None = None
+    applies_when: dict | None = None
+    weight: float
+    severity: str
+    active: bool
+    updated_at: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class HumanLabel(Record):
     event: ClassVar[str] = "human_label"
     call_id: str
@@ -115,8 +133,10 @@ class CallReady(Record):
     event: ClassVar[str] = "call_ready"
     call_id: str
     user_id: str
+    agent_id: str | None = None
+    started_at: int | None = None
     final: bool
-    turns: list[dict]
+    turns: list[dict]  # speaker, text, and (from the assembler) seq, start_ms, end_ms
     segment_count: int
     missing_seqs: list[int]
     has_human_label: bool
@@ -156,12 +176,35 @@ class Alert(Record):
     kind: str
     call_id: str
     user_id: str
-    task: str
-    label_id: str
-    label_name: str
-    score: float
-    margin: float
+    task: str | None = None  # the model's alerts (complaint, review) name what was attributed
+    label_id: str | None = None
+    label_name: str | None = None
+    score: float | None = None
+    margin: float | None = None
+    rule_id: str | None = None  # a rule's alert (forbidden_phrase) names the rule, the phrase and the segment
+    rule_name: str | None = None
+    severity: str | None = None
+    phrase: str | None = None
+    seq: int | None = None
     reason: str
+    model_version: str | None = None
+    produced_at: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Scorecard(Record):
+    event: ClassVar[str] = "scorecard"
+    idempotency_key: str
+    call_id: str
+    user_id: str
+    agent_id: str | None = None
+    score: float
+    critical_failed: bool
+    rules: list[dict]
+    talk: dict[str, float]
+    attributions: list[dict]
+    segment_count: int
+    started_at: int | None = None
     model_version: str
     produced_at: int
 
@@ -231,6 +274,6 @@ class DeadLetter(Record):
 
 
 RECORDS: dict[str, type[Record]] = {cls.event: cls for cls in (
-    CallStart, Segment, CallEnd, Account, Label, HumanLabel, CallReady, Attribution, Alert, AlertAck, PseudoLabel,
-    LabelCount, Health, DeadLetter)}
+    CallStart, Segment, CallEnd, Account, Label, Rule, HumanLabel, CallReady, Attribution, Alert, Scorecard, AlertAck,
+    PseudoLabel, LabelCount, Health, DeadLetter)}
 

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     # The worker's producer waits this long to fill a batch: fewer, larger produce requests for the broker to handle.
     producer_linger_s: float = 0.005
     label_count_every_s: float = 30.0  # how often the worker republishes every label count (windows move on)
+    rules_refresh_s: float = 1.0  # how often the worker looks for changed QA rules (callqa.rule.v1)
     # Dashboard (`callqa dashboard`)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 18080

@@ -20,10 +20,12 @@ TOPICS = (
     TopicSpec("transcript", key="call_id"),
     TopicSpec("account", key="user_id", compact=True),
     TopicSpec("label", key="label_id", compact=True, single_partition=True),
+    TopicSpec("rule", key="rule_id", compact=True, single_partition=True),  # the QA rules, like the catalog
     TopicSpec("human_label", key="call_id"),
     TopicSpec("call_ready", key="user_id"),  # repartitioned by user_id to meet the account table
     TopicSpec("attribution", key="call_id"),
     TopicSpec("alert", key="call_id"),
+    TopicSpec("scorecard", key="call_id"),
     TopicSpec("pseudo_label", key="call_id"),
     TopicSpec("dead_letter", key="source key"),
     TopicSpec("attribution_by_label", key="label_id"),  # final attributions repartitioned by label for the counts
@@ -36,7 +38,7 @@ TOPICS = (
 # The worker's table changelogs, as faust names them ({app_id}-{table}-changelog) and partitions them. Created with
 # the topics above, so a first worker never assigns partitions before a changelog it just created is in the
 # metadata (seen once: its GlobalTable then waited for that partition forever).
-CHANGELOGS = (("accounts", False), ("human_labels", False), ("calls", False), ("labels", True),
+CHANGELOGS = (("accounts", False), ("human_labels", False), ("calls", False), ("labels", True), ("rules", True),
               ("label_minutes", False))  # (table, single partition)
 # Inputs whose state is joined by key (accounts with call_ready by user id; calls with human labels by call id) may
 # come from producers whose partitioner is not murmur2 (librdkafka's default is consistent_random): a record not on

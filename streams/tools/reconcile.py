@@ -1,5 +1,6 @@
-"""`callqa check`: reconcile a run. Every input record must end as an output or a dead letter; outputs are counted
-after de-duplication on their idempotency keys (at-least-once delivers some twice)."""
+"""`callqa check`: reconcile a run. Every input record must end as an output or a dead letter (a finished call: its
+final attributions, its scorecard, and a pseudo-label unless a human labelled it); outputs are counted after
+de-duplication on their idempotency keys (at-least-once delivers some twice)."""
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,7 @@ from streams.core.kafka import consumer_from_start
 from streams.core.records import TASKS, TRANSCRIPT_EVENTS
 from streams.core.settings import Settings
 
-STATE_INPUTS = {"account": "account", "label": "label", "human_label": "human_label"}  # topic event -> schema
+STATE_INPUTS = {"account": "account", "label": "label", "rule": "rule", "human_label": "human_label"}  # event -> schema
 
 
 def read_topic(settings: Settings, event: str, timeout_s: float = 60.0) -> list[tuple[int, int, bytes | None]]:
@@ -106,6 +107,10 @@ def reconcile(settings: Settings, max_gaps: int = 50, timeout_s: float = 60.0) -
     pseudo_calls = {r["call_id"] for r in pseudo.values()}
     alerts, counts["alert_duplicates"] = unique(read("alert"), lambda r: r["idempotency_key"])
     counts["alerts"] = len(alerts)
+    counts["alerts.forbidden_phrase"] = sum(1 for a in alerts.values() if a["kind"] == "forbidden_phrase")
+    scorecards, counts["scorecard_duplicates"] = unique(read("scorecard"), lambda r: r["idempotency_key"])
+    counts["scorecards"] = len(scorecards)
+    scored = {r["call_id"] for r in scorecards.values()}
     # A final snapshot the attribution agent could not attribute is a dead letter of call_ready: its call is accounted.
     ready_dead = {_final_call(d) for d in dead.values() if d["source_topic"] == settings.topic("call_ready")} - {None}
 
@@ -131,6 +136,8 @@ def reconcile(settings: Settings, max_gaps: int = 50, timeout_s: float = 60.0) -
                                f"{tasks['product']['segment_count']} segments + start + end")
         elif call_id not in human and call_id not in pseudo_calls and "alerts_withheld" not in tasks["product"]:
             report.gaps.append(f"call {call_id}: no human label and no pseudo-label")
+        elif call_id not in scored:
+            report.gaps.append(f"call {call_id}: final attributions but no scorecard")
     extra = set(finals) - set(events)
     if extra:
         report.gaps.append(f"{len(extra)} calls with final attributions but no transcript events, e.g. {sorted(extra)[:3]}")

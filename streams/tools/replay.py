@@ -14,7 +14,7 @@ from streams.core.settings import Settings
 
 log = logging.getLogger(__name__)
 UNREADABLE_KEY = b"unreadable"
-KEY_FIELD = {"transcript": "call_id", "account": "user_id", "label": "label_id", "human_label": "call_id"}
+KEY_FIELD = {"transcript": "call_id", "account": "user_id", "label": "label_id", "rule": "rule_id", "human_label": "call_id"}
 
 
 def producer(settings: Settings) -> Producer:

@@ -12,6 +12,7 @@ from streams.worker.agents import assemble, attribute, counts, upsert
 from streams.worker.channels import Channels
 from streams.worker.context import Worker
 from streams.worker.deadletter import DeadLetters
+from streams.worker.steps.rules import RuleBooks
 from streams.worker.tables import Tables
 from streams.worker.watchdog import Progress
 
@@ -54,9 +55,11 @@ def build_worker(settings: Settings, make_encoder: attribute.EncoderFactory = at
     client; the benchmark's in-process baseline passes its own (streams.tools.bench.inprocess)."""
     app = faust_app(settings)
     channels = Channels(app, settings)
+    tables = Tables(app, settings)
     worker = Worker(settings=settings, template=settings.template(), app=app, channels=channels,
-                    tables=Tables(app, settings), progress=Progress(),
-                    dead_letters=DeadLetters(settings, channels.dead_letter, channels.repartition))
+                    tables=tables, progress=Progress(),
+                    dead_letters=DeadLetters(settings, channels.dead_letter, channels.repartition),
+                    rules=RuleBooks(tables.rules.values, settings.rules_refresh_s))
     upsert.register(worker)
     assemble.register(worker)
     counts.register(worker)

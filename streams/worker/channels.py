@@ -19,11 +19,13 @@ class Channels:
         self.transcript = with_repartition("transcript")
         self.account = with_repartition("account")
         self.label = topic(settings.topic("label"))
+        self.rule = topic(settings.topic("rule"))
         self.human_label = with_repartition("human_label")
         self.repartition = {event: topic(repartition_topic(settings, event)) for event in REPARTITIONED}
         self.call_ready = topic(settings.topic("call_ready"))
         self.attribution = topic(settings.topic("attribution"))
         self.alert = topic(settings.topic("alert"))
+        self.scorecard = topic(settings.topic("scorecard"))
         self.pseudo_label = topic(settings.topic("pseudo_label"))
         self.attribution_by_label = topic(settings.topic("attribution_by_label"))
         self.label_count = topic(settings.topic("label_count"))

@@ -9,6 +9,7 @@ from streams.core.render import Template
 from streams.core.settings import Settings
 from streams.worker.channels import Channels
 from streams.worker.deadletter import DeadLetters
+from streams.worker.steps.rules import RuleBooks
 from streams.worker.tables import Tables
 from streams.worker.watchdog import Progress
 
@@ -22,3 +23,4 @@ class Worker:
     tables: Tables
     dead_letters: DeadLetters
     progress: Progress
+    rules: RuleBooks  # the QA rules compiled from tables.rules, shared by the assembler and the attribution

@@ -1,4 +1,5 @@
-"""Changelog-backed state: accounts and human labels per key, the label catalog on every worker, calls in progress.
+"""Changelog-backed state: accounts and human labels per key, the label catalog and the QA rules on every worker,
+calls in progress.
 Values keep the records' JSON form (faust serialises them as JSON)."""
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class Tables:
         # The catalog is small and every worker needs all of it. One partition avoids faust's GlobalTable
         # recovery loop with several workers (see faust.tables.globaltable).
         self.labels = app.GlobalTable("labels", default=None, partitions=1, recovery_buffer_size=1)
+        self.rules = app.GlobalTable("rules", default=None, partitions=1, recovery_buffer_size=1)  # the QA rules, alike
         # Final attributions per label and minute (tumbling windows on the attribution's time, kept 90 minutes). The
         # 5, 15 and 60-minute counts are sums of the last windows: one changelog write per attribution, where hopping
         # windows of 60 minutes stepping by one would write 60.

@@ -33,6 +33,8 @@ TOMB_LABEL = {"label_id": "product.tomb", "task": "product", "name": "将被删�
 READY = {"call_id": "bad-ready-0", "user_id": "u-00001", "final": False, "turns": [{"speaker": "customer", "text": "查话费"}],
          "segment_count": 1, "missing_seqs": [], "has_human_label": False, "trigger_ts": T0, "ready_ts": T0}
 KEYS = {**KEY_FIELD, "call_ready": "user_id"}
+RULE = {"rule_id": "rule.bad", "name": "测试禁语", "kind": "forbidden", "phrases": ["退.*款"], "weight": 10,
+        "severity": "major", "active": True, "updated_at": T0}
 
 
 def j(record: dict) -> bytes:
@@ -147,6 +149,20 @@ CORPUS = {
                                                                   b"bad-hl-other")]),
     "human label: tombstone": ("human_label", [(j({"call_id": "bad-hl-tomb", "event_time": T0}), None),
                                                (None, None, b"bad-hl-tomb")]),
+    # Issue 15: the QA rules' topic.
+    "rule: a task that does not exist": ("rule", [(j({**RULE, "rule_id": "rule.task", "applies_when": {
+        "task": "weather", "label_ids": ["complaint.none"]}}), "unknown_task")]),
+    "rule: an empty phrase": ("rule", [(j({**RULE, "rule_id": "rule.empty", "phrases": [""]}), "schema")]),
+    "rule: a 10,000-character phrase": ("rule", [(j({**RULE, "rule_id": "rule.long", "phrases": ["话" * 10_000]}), "schema")]),
+    "rule: a phrase empty after normalisation": ("rule", [(j({**RULE, "rule_id": "rule.zw", "phrases": ["\u200b"]}),
+                                                          "rule_invalid")]),
+    "rule: a required phrase without a position": ("rule", [(j({**RULE, "rule_id": "rule.nopos", "kind": "required"}),
+                                                              "schema")]),
+    "rule: a talk ratio over 1": ("rule", [(j({**RULE, "rule_id": "rule.ratio", "kind": "max_talk_ratio",
+                                                "threshold": 1.5}), "schema")]),
+    "rule: a regex-looking phrase, matched literally": ("rule", [(j(RULE), None)]),
+    "rule: key that is not the rule id": ("rule", [(j(RULE), "key_mismatch", b"rule.other")]),
+    "rule: tombstone": ("rule", [(j({**RULE, "rule_id": "rule.tomb"}), None), (None, None, b"rule.tomb")]),
     "call_ready (the worker's own topic): provisional, no turns, floats, 8,000-character turn": ("call_ready", [
         (j(READY), None), (j({**READY, "call_id": "bad-ready-1", "turns": [], "segment_count": 0.0}), None),
         (j({**READY, "call_id": "bad-ready-2", "turns": [{"speaker": "agent", "text": "话" * 8000}],
@@ -199,7 +215,8 @@ def changelog_last(settings, table: str, key: bytes):
 
 def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
     assert len(CORPUS) >= 20
-    run = Run.create(kafka_bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="0", CALLQA_MAX_CALL_CHARS="8000")
+    run = Run.create(kafka_bootstrap, triton_url, tmp_path, CALLQA_PROVISIONAL_EVERY="0", CALLQA_MAX_CALL_CHARS="8000",
+                     CALLQA_RULES_REFRESH_S="0")  # the rule book is looked at for every segment: no wait before the calls
     settings = run.settings
     catalog = [orjson.loads(line) for line in (sample_dir / "catalog.jsonl").read_bytes().splitlines()]
     accounts = (sample_dir / "accounts.jsonl").read_bytes().splitlines()
@@ -208,19 +225,22 @@ def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
         send(settings, "label", [j(label) for label in catalog])
         send(settings, "account", accounts)
         sent = {}  # kind -> [(topic, partition, offset, value, reason)]
-        for event in ("label", "account", "human_label", "transcript", "call_ready"):
+        for event in ("label", "rule", "account", "human_label", "transcript", "call_ready"):
             for kind, (topic_event, records) in CORPUS.items():
                 if topic_event == event:
                     positions = send(settings, event, [r[0] for r in records], [r[2] if len(r) > 2 else ... for r in records])
                     sent[kind] = [(settings.topic(event), p, o, r[0], r[1]) for (p, o), r in zip(positions, records)]
             if event == "account":  # the catalog and accounts are in their tables before any call is attributed
                 wait_until(lambda: table_size(settings, "labels") >= len(catalog) + 4  # + no keywords, zw, tomb, its tombstone
+                           and table_size(settings, "rules") >= 3  # the regex-looking rule, tomb, its tombstone
                            and table_size(settings, "accounts") >= len(accounts), "tables filled", 120)
+        literal = call_events("bad-literal", "u-00001", ["我要退款", "退.*款是系统里的写法", "那就是退了款吗", "我给您退了款"], T0)
+        send(settings, "transcript", [j(e) for e in literal])
         sentinel = call_events("bad-sentinel", "u-00001", ["您好", "我想办理宽带", "好的"], T0)
         send(settings, "transcript", [j(e) for e in sentinel])  # after everything else: the worker is still going
 
         calls = ({orjson.loads(v)["call_id"] for rs in sent.values() for t, _, _, v, r in rs
-                  if t == settings.topic("transcript") and r is None} | {"bad-sentinel"})
+                  if t == settings.topic("transcript") and r is None} | {"bad-sentinel", "bad-literal"})
         provisional = {"bad-ready-0", "bad-ready-1", "bad-ready-2"}
         attributions = read_all(settings, "attribution", lambda rs: all_final(calls)(rs) and provisional <= {
             orjson.loads(v)["call_id"] for _, _, v in rs}, timeout_s=300)
@@ -287,6 +307,13 @@ def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
     assert changelog_last(settings, "human_labels", b"bad-hl-tomb") is None
     assert changelog_last(settings, "accounts", b"u-bounds")["plan_name"] == "畅享套餐"
     assert changelog_last(settings, "labels", b"product.zw")["keywords"] == []
+    assert changelog_last(settings, "rules", b"rule.tomb") is None
+    # The regex-looking phrase is text: only the agent segment that says it literally alerts (seq 1; seq 3 does not).
+    literal = [a for a in alerts if a["call_id"] == "bad-literal"]
+    assert [(a["kind"], a["seq"], a["phrase"]) for a in literal] == [("forbidden_phrase", 1, "退.*款")]
+    scorecards = {r["call_id"]: validator("scorecard")(r) for r in (orjson.loads(v) for _, _, v in read_topic(settings, "scorecard"))}
+    assert set(calls) <= set(scorecards)
+    assert [r["outcome"] for r in scorecards["bad-literal"]["rules"] if r["rule_id"] == "rule.bad"] == ["fail"]
     assert provisional <= {orjson.loads(v)["call_id"] for _, _, v in attributions}
 
     # Counts add up, and `callqa check` says so (exit 0).

@@ -1,7 +1,9 @@
 """A synthetic but realistic sample of Chinese telecom customer-service calls, as JSONL event files.
 
-Writes the label catalog, accounts, transcript events (call_start / segment / call_end), human labels and the
-ground truth. The labels and their phrase variants are data, in catalogue.jsonl next to this file. Dialogues are
+Writes the label catalog, the QA rules (rules.jsonl next to this file), accounts, transcript events (call_start /
+segment / call_end), human labels and the ground truth. The labels and their phrase variants are data, in
+catalogue.jsonl next to this file. Some agents break the QA rules: a forbidden phrase, no greeting, talking over the
+customer (drawn from a generator of their own, so the calls are otherwise those of the same seed without them). Dialogues are
 built from phrase variants with slot values; about a quarter of the calls mention a second product in passing and
 about a quarter avoid every keyword of their labels, so keyword lookup alone cannot solve the task. Personal data
 is already masked ([电话], [订单编号] ...). Standard library only and deterministic for a given seed:
@@ -50,6 +52,7 @@ def _load_catalogue(path: Path) -> tuple[list[dict], list[dict], dict]:
 
 
 PRODUCTS, COMPLAINTS, NO_COMPLAINT = _load_catalogue(CATALOGUE_PATH)
+RULES_PATH = Path(__file__).with_name("rules.jsonl")
 
 LABELS_UPDATED_AT = 1_767_139_200_000  # a day before the default start
 LABELS = [dict(label_id=label["id"], task=task, name=label["name"], description=label["description"],
@@ -81,6 +84,10 @@ CLOSE = ["请问还有其他可以帮您的吗？", "还有什么其他问题需
 BYE_C = ["没有了，谢谢。", "没了没了，就这样。", "暂时没有了。", "没有了，你们快点处理就行。"]
 BYE_A = ["感谢您的来电，稍后请对我的服务做出评价，再见。", "好的，祝您生活愉快，再见。", "好的，感谢您的耐心，再见。"]
 DISFLUENCY = ["那个…", "就是说，", "呃，", "嗯…", "那个那个，", "就是，"]
+# What a QA rule catches (rules.jsonl): said instead of an acknowledgement, or instead of the greeting.
+RUDE = ["这个不归我管，您找别的部门吧。", "我说了好几遍了，你听不懂吗？", "爱办不办，规定就是这样。", "你自己去营业厅问吧。",
+        "跟我说没用，系统就是这么算的。"]
+NO_GREETING = ["喂。", "说吧，什么事？"]
 NEUTRAL = "嗯，是这样的。"
 
 # ---------------------------------------------------------------------------------------------- slots
@@ -204,6 +211,20 @@ def _timeline(rng: random.Random, segments: list[tuple[str, str]]) -> list[tuple
     return spans
 
 
+def _break_rules(rng: random.Random, segments: list[tuple[str, str]], spans: list[tuple[int, int]]) -> None:
+    """In place: about 8% of calls have a rude agent, 5% no greeting, 10% the agent talking over the customer."""
+    acks = [i for i, (speaker, text) in enumerate(segments) if speaker == "agent" and text in FILL_A]
+    if acks and rng.random() < 0.08:
+        segments[rng.choice(acks)] = ("agent", rng.choice(RUDE))
+    if rng.random() < 0.05:
+        segments[0] = ("agent", rng.choice(NO_GREETING))
+    turns = [i for i in range(1, len(segments)) if segments[i][0] == "agent" and segments[i - 1][0] == "customer"]
+    if turns and rng.random() < 0.10:
+        i = rng.choice(turns)
+        (c_start, c_end), (start, end) = spans[i - 1], spans[i]
+        spans[i] = (max(c_start + 200, c_end - rng.randint(800, 3000)), end)
+
+
 def _summary(rng: random.Random, product: dict, complaint: dict | None, slots: dict) -> str:
     slots = dict(slots, product=product["short"])
     if complaint is None:
@@ -256,6 +277,7 @@ def write_sample(out_dir: Path, calls: int = 300, seed: int = 7, start_ms: int =
         slots = _slots(rng, product, avoid, accounts[user_id])
         segments = _dialogue(rng, product, complaint, slots, paraphrase, distractor)
         spans = _timeline(rng, segments)
+        _break_rules(random.Random(f"rules-{seed}-{i}"), segments, spans)
         events.append(dict(type="call_start", call_id=call_id, user_id=user_id, agent_id=agent_id, event_time=begin))
         for seq, ((speaker, text), (s, e)) in enumerate(zip(segments, spans)):
             events.append(dict(type="segment", call_id=call_id, user_id=user_id, seq=seq, speaker=speaker, text=text,
@@ -276,7 +298,10 @@ def write_sample(out_dir: Path, calls: int = 300, seed: int = 7, start_ms: int =
     human.sort(key=lambda h: h["event_time"])
     unknown = set(rng.sample(list(accounts), round(len(accounts) * 0.05)))  # callers without an account record
     catalog = [dict(label, updated_at=max(0, start_ms - DAY_MS)) for label in LABELS]
+    rules = [dict(json.loads(line), updated_at=max(0, start_ms - DAY_MS))
+             for line in RULES_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
     return {"catalog.jsonl": _write(out_dir / "catalog.jsonl", catalog),
+            "rules.jsonl": _write(out_dir / "rules.jsonl", rules),
             "accounts.jsonl": _write(out_dir / "accounts.jsonl", [a for u, a in accounts.items() if u not in unknown]),
             "transcript.jsonl": _write(out_dir / "transcript.jsonl", events),
             "human_labels.jsonl": _write(out_dir / "human_labels.jsonl", human),

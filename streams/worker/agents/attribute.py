@@ -21,7 +21,8 @@ from streams.worker.steps.batching import in_input_order, micro_batches
 from streams.worker.steps.candidates import Request, plan
 from streams.worker.steps.encoder import Embeddings, Encoder, LabelVectors, TritonEncoder
 from streams.worker.steps.match import match_labels
-from streams.worker.steps.outputs import alerts_for, attribution_record, health_record, pseudo_label_record
+from streams.worker.steps.outputs import (alerts_for, attribution_record, health_record, pseudo_label_record,
+                                          scorecard_record)
 
 log = logging.getLogger(__name__)
 HealthReport = Callable[[str, str], Awaitable[None]]
@@ -112,6 +113,7 @@ class Attributor:
     async def publish_embedded(self, embedded: Embedded) -> None:
         channels, settings, calls = self.worker.channels, self.settings, embedded.embeddings
         finals_summarised: set[str] = set()
+        finals: dict[str, list] = {}  # call id -> its final attributions (a call's tasks are embedded together)
         for request, vector in zip(embedded.requests, calls.vectors):
             ready = request.ready
             keys = [(l["label_id"], render_label(l)) for l in request.candidates]
@@ -124,6 +126,7 @@ class Attributor:
             if ready.final:  # the counts' input, keyed by label and stamped with the attribution's own time
                 await channels.attribution_by_label.send(key=attribution.label_id.encode(), value=value,
                                                          timestamp=attribution.produced_at / 1000)
+                finals.setdefault(ready.call_id, []).append((request, attribution))
             if not request.has_words:  # nothing was said: no alert, nothing to learn from (alerts_withheld says why)
                 continue
             if ready.final or settings.alert_on_provisional:
@@ -132,6 +135,15 @@ class Attributor:
             if ready.final and not ready.has_human_label and ready.call_id not in finals_summarised:
                 finals_summarised.add(ready.call_id)
                 await channels.pseudo_label.send(key=key, value=encode(await self.pseudo_label(request)))
+        for call_id, attributed in finals.items():
+            await channels.scorecard.send(key=call_id.encode(), value=encode(self.scorecard(attributed, calls.model_version)))
+
+    def scorecard(self, attributed: list, model_version: str):
+        """The QA rules judged on the finished call, with its final attributions (rules may depend on them)."""
+        ready = attributed[0][0].ready
+        finals = [a for _, a in attributed]
+        results, talk = self.worker.rules.current().judge(ready.turns, {a.task: a.label_id for a in finals})
+        return scorecard_record(ready, results, talk, finals, model_version)
 
     async def pseudo_label(self, request: Request):
         ready = request.ready

@@ -38,11 +38,15 @@ def snapshot(call_id: str, state: dict, final: bool, trigger_ts: int, has_human_
     seqs = sorted(int(s) for s in state["segments"])
     expected = expected if expected is not None else (seqs[-1] + 1 if seqs else 0)
     present = set(seqs)
+    segments = state["segments"]
     return CallReady(
         call_id=call_id,
         user_id=state["user_id"],
+        agent_id=state.get("agent_id"),
+        started_at=state.get("started_at"),
         final=final,
-        turns=[{"speaker": state["segments"][str(s)]["speaker"], "text": state["segments"][str(s)]["text"]} for s in seqs],
+        turns=[{"speaker": segments[str(s)]["speaker"], "text": segments[str(s)]["text"], "seq": s,
+                "start_ms": segments[str(s)]["start_ms"], "end_ms": segments[str(s)]["end_ms"]} for s in seqs],
         segment_count=len(seqs),
         missing_seqs=[s for s in range(expected) if s not in present][:MAX_MISSING_LISTED],
         has_human_label=has_human_label,
@@ -66,8 +70,8 @@ def apply(state: dict | None, event: TranscriptEvent, position: str | None = Non
     if isinstance(event, CallStart):
         if state is not None:
             return state, None, "call_restarted"
-        return {"user_id": event.user_id, "started_at": event.event_time, "segments": {}, "closed": False,
-                "start": position}, None, None
+        return {"user_id": event.user_id, "agent_id": event.agent_id, "started_at": event.event_time, "segments": {},
+                "closed": False, "start": position}, None, None
     if state is None:
         return None, None, "unknown_call"
     if state["closed"]:

@@ -1,12 +1,14 @@
-"""The records the worker publishes: attributions, alerts for QA staff, pseudo-labels for the retrain, the worker's
-health, label counts for the dashboard."""
+"""The records the worker publishes: attributions, alerts for QA staff, scorecards, pseudo-labels for the retrain,
+the worker's health, label counts for the dashboard."""
 from __future__ import annotations
 
 from streams.core.codec import now_ms
-from streams.core.records import Alert, Attribution, CallReady, Health, LabelCount, PseudoLabel
+from streams.core.records import (Alert, Attribution, CallReady, Health, LabelCount, PseudoLabel, Rule, Scorecard,
+                                  Segment)
 from streams.core.settings import Settings
 from streams.worker.steps.candidates import Request
 from streams.worker.steps.match import Match
+from streams.worker.steps.rules import RuleResult, Talk, score
 
 
 def attribution_record(request: Request, match: Match, model_version: str, template_version: str, queue_ms: int,
@@ -49,6 +51,29 @@ def alerts_for(attribution: Attribution, request: Request, settings: Settings) -
               model_version=attribution.model_version, produced_at=now_ms())
         for kind, reason in found
     ]
+
+
+def forbidden_alert(segment: Segment, rule: Rule, phrase: str) -> Alert:
+    """A forbidden phrase said: alerted as the segment arrives, one alert per rule and segment."""
+    return Alert(idempotency_key=f"{segment.call_id}:rule:{rule.rule_id}:{segment.seq}",
+                 alert_id=f"{segment.call_id}:rule:{rule.rule_id}:{segment.seq}", kind="forbidden_phrase",
+                 call_id=segment.call_id, user_id=segment.user_id, rule_id=rule.rule_id, rule_name=rule.name,
+                 severity=rule.severity, phrase=phrase, seq=segment.seq,
+                 reason=f"禁语「{phrase}」（{rule.name}，{rule.severity}）出现在第 {segment.seq} 段", produced_at=now_ms())
+
+
+def scorecard_record(ready: CallReady, results: list[RuleResult], talk: Talk, finals: list[Attribution],
+                     model_version: str) -> Scorecard:
+    """The finished call's scorecard: every rule's result, the talk figures, the final attribution per task."""
+    total = score(results)
+    return Scorecard(
+        idempotency_key=f"{ready.call_id}:scorecard:{model_version}", call_id=ready.call_id, user_id=ready.user_id,
+        agent_id=ready.agent_id, score=total.score, critical_failed=total.critical_failed,
+        rules=[r.to_dict() for r in results], talk=talk.to_dict(),
+        attributions=[{"task": a.task, "label_id": a.label_id, "label_name": a.label_name, "score": a.score}
+                      for a in finals],
+        segment_count=ready.segment_count, started_at=ready.started_at, model_version=model_version,
+        produced_at=now_ms())
 
 
 def pseudo_label_record(ready: CallReady, context: str, sentences: list[str], template_version: str) -> PseudoLabel:

@@ -26,10 +26,11 @@ def test_up_serves_the_model_and_publishes_the_catalog(monkeypatch, tmp_path):
     monkeypatch.setattr("streams.tools.replay.publish", lambda settings, event, path: published.append((event, Path(path))) or 1)
     monkeypatch.setattr(cli.time, "sleep", interrupt)
     model = tmp_path / "model"
-    result = CliRunner().invoke(cli.app, ["up", "--model", str(model), "--catalog", str(catalog),
+    rules = tmp_path / "rules.jsonl"
+    result = CliRunner().invoke(cli.app, ["up", "--model", str(model), "--catalog", str(catalog), "--rules", str(rules),
                                           "--accounts", str(catalog)])
     assert result.exit_code == 0, result.output
-    assert served == [model] and published == [("label", catalog), ("account", catalog)]
+    assert served == [model] and published == [("label", catalog), ("rule", rules), ("account", catalog)]
 
     published.clear()
     result = CliRunner().invoke(cli.app, ["up", "--no-catalog-publish"])

@@ -9,7 +9,7 @@ import pytest
 from streams.tools.sample.generate import LABELS, write_sample
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
-FILES = {"catalog.jsonl": "label", "accounts.jsonl": "account", "human_labels.jsonl": "human_label"}
+FILES = {"catalog.jsonl": "label", "rules.jsonl": "rule", "accounts.jsonl": "account", "human_labels.jsonl": "human_label"}
 CALLS = 60
 
 
@@ -30,7 +30,8 @@ def sample(tmp_path_factory):
 
 def test_counts_match_file_lines(sample):
     out, counts = sample
-    assert set(counts) == {"catalog.jsonl", "accounts.jsonl", "transcript.jsonl", "human_labels.jsonl", "truth.jsonl"}
+    assert set(counts) == {"catalog.jsonl", "rules.jsonl", "accounts.jsonl", "transcript.jsonl", "human_labels.jsonl",
+                           "truth.jsonl"}
     for name, count in counts.items():
         assert len((out / name).read_text(encoding="utf-8").splitlines()) == count, name
     assert counts["truth.jsonl"] == CALLS

@@ -52,3 +52,28 @@ async def test_assemble_emits_the_final_snapshot_at_call_end():
     assert key == b"u1" and ready["final"] and [t["text"] for t in ready["turns"]] == ["我的", "流量"]
     assert ready["missing_seqs"] == [2] and ready["segment_count"] == 2
     assert [d["reason"] for _, d in sent["dead_letter"]] == ["unknown_call"]
+
+
+RULE = {"rule_id": "rule.rude", "name": "服务禁语", "kind": "forbidden", "phrases": ["听不懂吗"], "weight": 30,
+        "severity": "critical", "active": True, "updated_at": 0}
+
+
+@pytest.mark.asyncio
+async def test_a_rule_is_stored_and_its_forbidden_phrase_alerts_as_the_segment_arrives():
+    worker = build_worker(Settings(inference_enabled=False, provisional_every=0, rules_refresh_s=0))
+    sent = recorded(worker, "alert", "dead_letter")
+    async with worker.app.agents["callqa.upsert_rule"].test_context() as agent:
+        await agent.put(key=b"rule.rude", value=orjson.dumps(RULE))
+        await agent.put(key=b"rule.x", value=orjson.dumps(
+            {**RULE, "rule_id": "rule.x", "applies_when": {"task": "weather", "label_ids": ["a"]}}))
+    assert worker.tables.rules["rule.rude"]["phrases"] == ["听不懂吗"] and "rule.x" not in worker.tables.rules
+    events = [{"type": "call_start", "call_id": "c1", "user_id": "u1", "agent_id": "agent-07", "event_time": 0}]
+    events += [{"type": "segment", "call_id": "c1", "user_id": "u1", "seq": seq, "speaker": speaker, "text": text,
+                "start_ms": seq, "end_ms": seq + 1, "event_time": seq}
+               for seq, speaker, text in ((0, "customer", "你听不懂吗"), (1, "agent", "您听不懂吗？"))]
+    async with worker.app.agents["callqa.assemble"].test_context() as agent:
+        for event in events:
+            await agent.put(key=b"c1", value=orjson.dumps(event))
+    (key, alert), = sent["alert"]  # the customer may say it; the agent may not
+    assert key == b"c1" and alert["kind"] == "forbidden_phrase" and alert["seq"] == 1 and alert["phrase"] == "听不懂吗"
+    assert [d["reason"] for _, d in sent["dead_letter"]] == ["unknown_task"]
