@@ -221,7 +221,7 @@ def _break_rules(rng: random.Random, segments: list[tuple[str, str]], spans: lis
     turns = [i for i in range(1, len(segments)) if segments[i][0] == "agent" and segments[i - 1][0] == "customer"]
     if turns and rng.random() < 0.10:
         i = rng.choice(turns)
-        (c_start, c_end), (start, end) = spans[i - 1], spans[i]
+        (c_start, c_end), end = spans[i - 1], spans[i][1]
         spans[i] = (max(c_start + 200, c_end - rng.randint(800, 3000)), end)
 
 
