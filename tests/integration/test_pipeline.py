@@ -15,11 +15,13 @@ from streams.core.codec import validator
 from streams.core.settings import Settings
 from streams.tools.reconcile import reconcile
 from streams.tools.replay import key_of, producer, publish, replay
-from support import Run, extra_calls, finals_by_call, read_all
+from support import Run, extra_calls, finals_by_call, read_all, table_size, wait_until
 
 pytestmark = pytest.mark.integration
 NEW_LABEL = {"label_id": "product.iot_card", "task": "product", "name": "物联网卡", "description": "用户咨询物联网卡的开通、套餐和停复机。",
              "keywords": ["物联网卡"], "active": True, "updated_at": 1767225600000}
+NEW_RULE = {"rule_id": "rule.count_cards", "name": "测试禁语", "kind": "forbidden", "phrases": ["需要多少张"], "weight": 10,
+            "severity": "major", "active": True, "updated_at": 1767225600000}  # said by the agent in extra_calls
 BAD_RECORDS = {  # raw bytes -> the dead-letter reason they must end with
     b'{"type": "segment", "call_id": ': "invalid_json",
     b'\xff\xfe{"type": "segment"}': "invalid_utf8",
@@ -34,7 +36,7 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_mode
     settings = run.settings
     worker = run.worker("test-worker").start()
     try:
-        for event, name in (("label", "catalog"), ("account", "accounts"), ("human_label", "human_labels")):
+        for event, name in (("label", "catalog"), ("rule", "rules"), ("account", "accounts"), ("human_label", "human_labels")):
             publish(settings, event, sample_dir / f"{name}.jsonl")
         sent = replay(settings, sample_dir / "transcript.jsonl", rate=0)
         out = producer(settings)
@@ -48,10 +50,14 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_mode
                                 and all(len(t) == 2 for t in finals_by_call(r).values()), timeout_s=600)
         finals = finals_by_call(attributions)
 
-        # A label added to the catalog mid-run is used for the next call, with no restart.
+        # A label added to the catalog and a rule added mid-run are used for the next call, with no restart.
         (tmp_path / "label.jsonl").write_bytes(orjson.dumps(NEW_LABEL) + b"\n")
         publish(settings, "label", tmp_path / "label.jsonl")
-        time.sleep(1)  # the catalog update is in flight on another topic; calls after it must see it
+        rules_before = table_size(settings, "rules")
+        (tmp_path / "rule.jsonl").write_bytes(orjson.dumps(NEW_RULE) + b"\n")
+        publish(settings, "rule", tmp_path / "rule.jsonl")
+        wait_until(lambda: table_size(settings, "rules") > rules_before, "the new rule in the table", 10)
+        time.sleep(1.5)  # the catalog update is in flight on another topic; the rule book is looked at every second
         sent += replay(settings, extra_calls(tmp_path / "iot.jsonl", 3), rate=0)
         attributions = read_all(settings, "attribution", lambda r: all(
             "product" in finals_by_call(r).get(f"call-iot-{i}", {}) for i in range(3)), timeout_s=120)
@@ -62,6 +68,12 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_mode
         expected_pseudo = {c for c in finals if c not in labelled}
         pseudo = read_all(settings, "pseudo_label", lambda r: len(r) >= len(expected_pseudo), timeout_s=60)
         retrained = retrain_twice(settings, triton_repo, tiny_model, sample_dir, tmp_path / "models")
+        # ... and a rule deleted (a tombstone) is not used for the next call.
+        out = producer(settings)
+        out.produce(settings.topic("rule"), value=None, key=NEW_RULE["rule_id"].encode())
+        out.flush(10)
+        wait_until(lambda: table_size(settings, "rules") > rules_before + 1, "the rule deleted from the table", 10)
+        time.sleep(1.5)
         sent += replay(settings, extra_calls(tmp_path / "after.jsonl", 2, prefix="call-after"), rate=0)
         after = finals_by_call(read_all(settings, "attribution", lambda r: all(
             len(finals_by_call(r).get(f"call-after-{i}", {})) == 2 for i in range(2)), timeout_s=120))
@@ -105,6 +117,35 @@ def test_pipeline_end_to_end(kafka_bootstrap, triton_url, triton_repo, tiny_mode
     by_bytes = {base64.b64decode(d["value_b64"]): d for d in dead}
     for raw, reason in BAD_RECORDS.items():
         assert by_bytes[raw]["reason"] == reason and by_bytes[raw]["source_topic"] == settings.topic("transcript")
+
+    # Every finished call has its scorecard; the agent's forbidden phrases alerted as they were said.
+    scorecards = {}
+    for _, _, value in read_all(settings, "scorecard", lambda r: {orjson.loads(v)["call_id"] for _, _, v in r} >= set(finals),
+                                timeout_s=60):
+        card = validator("scorecard")(orjson.loads(value))
+        scorecards[card["call_id"]] = card
+    assert set(scorecards) == set(finals)
+    rules = [orjson.loads(line) for line in (sample_dir / "rules.jsonl").read_bytes().splitlines()]
+    forbidden = {r["rule_id"]: r["phrases"] for r in rules if r["kind"] == "forbidden"}
+    expected = {(e["call_id"], rule_id, e["seq"]) for e in map(orjson.loads, (sample_dir / "transcript.jsonl").read_bytes().splitlines())
+                if e["type"] == "segment" and e["speaker"] == "agent"
+                for rule_id, phrases in forbidden.items() if any(p in e["text"] for p in phrases)}
+    expected |= {(f"call-iot-{i}", NEW_RULE["rule_id"], 1) for i in range(3)}
+
+    def said(records) -> set:
+        return {(a["call_id"], a["rule_id"], a["seq"]) for a in (orjson.loads(v) for _, _, v in records)
+                if a["kind"] == "forbidden_phrase"}
+
+    assert len(expected) >= 5 and said(read_all(settings, "alert", lambda r: said(r) >= expected, timeout_s=60)) == expected
+    for call_id, rule_id, _ in expected:
+        assert {r["rule_id"]: r["outcome"] for r in scorecards[call_id]["rules"]}[rule_id] == "fail"
+    assert all(scorecards[c]["critical_failed"] and scorecards[c]["score"] == 0 for c, r, _ in expected if r == "rule.forbidden_words")
+    assert NEW_RULE["rule_id"] not in {r["rule_id"] for i in range(2) for r in scorecards[f"call-after-{i}"]["rules"]}
+    outcomes = defaultdict(set)
+    for card in scorecards.values():
+        for r in card["rules"]:
+            outcomes[r["rule_id"]].add(r["outcome"])
+    assert {"pass", "fail"} <= outcomes["rule.greeting"] and {"pass", "fail"} <= outcomes["rule.overlap"]
 
     # Nothing lost: every transcript event is part of a final attribution (start + segments + end) or a dead letter.
     transcript_dead = sum(1 for d in dead if d["source_topic"] == settings.topic("transcript"))
