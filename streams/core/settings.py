@@ -80,10 +80,24 @@ class Settings(BaseSettings):
     dashboard_port: int = 18080
     dashboard_token: SecretStr | None = None  # login token; `callqa dashboard` generates one when unset
     dashboard_history_s: int = 7200  # how far back the dashboard reads calls, alerts and counts at start
+    # How far back it reads scorecards at start, for the agent view (kept as per agent per day sums, not records).
+    dashboard_scorecard_history_s: int = 30 * 86400
+    dashboard_utc_offset_h: float = 8.0  # where the agent view's days begin: the call centre's time zone (China: UTC+8)
     dashboard_max_calls: int = 500  # calls kept for the call list (the oldest finished ones go first)
     dashboard_session_ttl_s: float = 8 * 3600  # a session ends after this (a shift), or at logout
     dashboard_login_max_failures: int = 5  # failed logins per client address within the window, then refused (429)
     dashboard_login_window_s: float = 300.0
+
+    # The QA database (`callqa sink` fills it; `callqa export-csv`, `callqa check` read it): PostgreSQL with pgvector.
+    # A libpq URL or key=value string (password included, hence a secret); unset: the local stack's own server
+    # (`callqa up`, the demo), on 127.0.0.1:CALLQA_DATABASE_LOCAL_PORT.
+    database_url: SecretStr | None = None
+    database_local_port: int = 15432
+    sink_group: str = "callqa-qadb-sink"  # the sink's consumer group: its committed offsets say what is stored
+    sink_batch_size: int = Field(default=500, ge=1)  # records per transaction, at most
+    sink_batch_window_s: float = 1.0  # a batch is written when full or this old
+    sink_progress_every_s: float = 10.0  # how often the sink logs what it stored (records/s)
+    call_vector_dim: int = 0  # of call_vectors.vector; 0: the first stored vector's
 
     def topic(self, event: str) -> str:
         return f"{self.topic_prefix}.{event}.{SCHEMA_VERSION}"
@@ -95,6 +109,12 @@ class Settings(BaseSettings):
             prompts={"product": self.product_prompt, "complaint": self.complaint_prompt},
             max_dialogue_chars=self.max_dialogue_chars,
         )
+
+    def database_dsn(self) -> str:
+        """CALLQA_DATABASE_URL, else the local stack's own server."""
+        if self.database_url and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
+        return f"postgresql://postgres@127.0.0.1:{self.database_local_port}/callqa"
 
     def sasl_password(self) -> str:
         if self.kafka_sasl_password_file:

@@ -1,5 +1,6 @@
 """`callqa dashboard`: the supervisors' live view and the QA alert feed, an aiohttp app that reads the output topics,
-pushes updates to the pages (server-sent events) and writes acknowledgements and catalog changes to their topics."""
+pushes updates to the pages (server-sent events) and writes acknowledgements, catalog and QA rule changes to their
+topics."""
 from __future__ import annotations
 
 import asyncio
@@ -19,6 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.core.codec import dead_letter, decode, encode, now_ms, validator
 from streams.core.errors import DecodeError
 from streams.core.kafka import aiokafka_config, kafka_config
+from streams.core.records import Rule
+from streams.core.rules import check_rule
 from streams.core.settings import Settings
 from streams.dashboard.board import READS, Board
 from streams.dashboard.health import Lag, Metrics, triton_state
@@ -29,6 +32,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "callqa_session"
 PUBLIC = {"/login", "/healthz", "/metrics", "/static/style.css"}  # nothing here carries call content
 HEALTH_EVERY_S = 2.0
+WHOLE_TOPICS = ("label", "account", "rule")  # compacted state, read from the start
 
 
 # --- login -----------------------------------------------------------------------------------------------------
@@ -148,6 +152,101 @@ async def set_label_active(request: web.Request) -> web.Response:
     return web.json_response(label, dumps=_dumps)
 
 
+# --- QA rules (callqa.rule.v1, compacted, key rule_id) ------------------------------------------------------------
+# Written like the catalog: the page sends a rule, the server checks it as the worker will (schema, normalisation,
+# check_rule) and produces it; the list changes when the rule comes back from the topic.
+
+def read_rule(raw: bytes) -> Rule:
+    """A rule as the worker reads it (free text normalised, then check_rule), or DecodeError with the worker's reason."""
+    record = decode(raw, "rule", normalise=True)
+    check_rule(record)
+    return record
+
+
+def valid_rule(rule: dict) -> Rule:
+    return read_rule(orjson.dumps(rule))
+
+
+def _refused(exc: DecodeError) -> web.Response:
+    return web.json_response({"reason": exc.reason, "detail": exc.detail}, status=400, dumps=_dumps)
+
+
+async def _json_object(request: web.Request) -> dict:
+    """A JSON object body, sent as application/json (a cross-site form cannot send that without asking first)."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="send application/json")
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("invalid_json", str(exc)) from exc
+    if not isinstance(body, dict):
+        raise DecodeError("schema", "the body must be a JSON object")
+    return body
+
+
+async def list_rules(request: web.Request) -> web.Response:
+    rules = request.app["board"].rules
+    return web.json_response({"rules": [rules[r] for r in sorted(rules)]}, dumps=_dumps)
+
+
+async def get_rule(request: web.Request) -> web.Response:
+    rule = request.app["board"].rules.get(request.match_info["rule_id"])
+    if rule is None:
+        raise web.HTTPNotFound(text="unknown rule")
+    return web.json_response(rule, dumps=_dumps)
+
+
+async def save_rule(request: web.Request) -> web.Response:
+    """Add or replace a rule (the whole rule; `updated_at` is set here, `active` is true unless sent)."""
+    try:
+        body = await _json_object(request)
+        rule = valid_rule({"active": True, **body, "updated_at": now_ms()}).to_dict()
+    except DecodeError as exc:
+        return _refused(exc)
+    await _send(request.app, "rule", rule["rule_id"], rule)
+    log.info("rules: %s saved by %s", rule["rule_id"], request["user"])
+    return web.json_response(rule, dumps=_dumps)
+
+
+async def set_rule_active(request: web.Request) -> web.Response:
+    rule_id = request.match_info["rule_id"]
+    board: Board = request.app["board"]
+    if rule_id not in board.rules:
+        raise web.HTTPNotFound(text="unknown rule")
+    try:
+        body = await _json_object(request)
+        rule = valid_rule({**board.rules[rule_id], "active": bool(body.get("active")), "updated_at": now_ms()}).to_dict()
+    except DecodeError as exc:
+        return _refused(exc)
+    await _send(request.app, "rule", rule_id, rule)
+    log.info("rules: %s active=%s by %s", rule_id, rule["active"], request["user"])
+    return web.json_response(rule, dumps=_dumps)
+
+
+async def delete_rule(request: web.Request) -> web.Response:
+    """A tombstone: the worker's rule table, and the rule topic once compacted, forget the rule."""
+    rule_id = request.match_info["rule_id"]
+    if rule_id not in request.app["board"].rules:
+        raise web.HTTPNotFound(text="unknown rule")
+    await _send(request.app, "rule", rule_id, None)
+    log.info("rules: %s deleted by %s", rule_id, request["user"])
+    return web.json_response({"rule_id": rule_id, "deleted": True}, dumps=_dumps)
+
+
+# --- agents ------------------------------------------------------------------------------------------------------
+
+async def agents(request: web.Request) -> web.Response:
+    """GET /api/agents?days=1|7|30 (any 1..the days kept): per agent, worst mean score first."""
+    board: Board = request.app["board"]
+    try:
+        days = int(request.query.get("days", "7"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="days: a whole number of days") from None
+    if not 1 <= days <= board.agent_days_kept:
+        raise web.HTTPBadRequest(text=f"days: 1 to {board.agent_days_kept}")
+    return web.json_response({"days": days, "agents": board.agents(days)}, dumps=_dumps)
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the snapshot first, then every update as it is read from Kafka."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -185,9 +284,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 # --- Kafka -------------------------------------------------------------------------------------------------------
 
-async def _send(app: web.Application, event: str, key: str, record: dict) -> None:
+async def _send(app: web.Application, event: str, key: str, record: dict | None) -> None:
+    """`record` None: a tombstone."""
     settings: Settings = app["settings"]
-    await app["producer"].send_and_wait(settings.topic(event), key=key.encode(), value=encode(record))
+    await app["producer"].send_and_wait(settings.topic(event), key=key.encode(),
+                                        value=None if record is None else encode(record))
 
 
 def _broadcast(app: web.Application, update: dict) -> None:
@@ -200,7 +301,8 @@ def _broadcast(app: web.Application, update: dict) -> None:
 
 
 async def read_topics(app: web.Application) -> None:
-    """Everything the page shows, from `dashboard_history_s` ago (the catalog and accounts: all of it) to now, then live."""
+    """Everything the page shows, from `dashboard_history_s` ago (scorecards from `dashboard_scorecard_history_s` ago;
+    the catalog, the rules and accounts: all of it) to now, then live."""
     settings: Settings = app["settings"]
     board: Board = app["board"]
     consumer = AIOKafkaConsumer(**aiokafka_config(settings), enable_auto_commit=False, group_id=None)
@@ -210,9 +312,10 @@ async def read_topics(app: web.Application) -> None:
         listed = await asyncio.get_running_loop().run_in_executor(None, topic_partitions, settings, by_topic)
         partitions = [TopicPartition(t, p) for t, p in listed]
         consumer.assign(partitions)
-        since = now_ms() - settings.dashboard_history_s * 1000
-        timed = [tp for tp in partitions if by_topic[tp.topic] not in ("label", "account")]
-        starts = await consumer.offsets_for_times({tp: since for tp in timed})
+        now = now_ms()
+        since = {event: read_from(settings, event, now) for event in READS}
+        timed = [tp for tp in partitions if since[by_topic[tp.topic]] is not None]
+        starts = await consumer.offsets_for_times({tp: since[by_topic[tp.topic]] for tp in timed})
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
             found = starts.get(tp)
@@ -225,10 +328,19 @@ async def read_topics(app: web.Application) -> None:
                     await _apply(app, board, by_topic[tp.topic], message, live=not catching_up)
             catching_up = {tp for tp in catching_up if await consumer.position(tp) < ends[tp]}
             if not catching_up and not app["reading"].is_set():
-                log.info("dashboard caught up: %d calls, %d alerts, %d labels", len(board.calls), len(board.alerts), len(board.catalog))
+                log.info("dashboard caught up: %d calls, %d alerts, %d labels, %d rules, %d agent days", len(board.calls),
+                         len(board.alerts), len(board.catalog), len(board.rules), len(board.agent_days))
                 app["reading"].set()
     finally:
         await consumer.stop()
+
+
+def read_from(settings: Settings, event: str, now: int) -> int | None:
+    """Where reading an event's topic starts: a time (epoch ms), or None for all of it (the compacted state topics)."""
+    if event in WHOLE_TOPICS:
+        return None
+    history_s = settings.dashboard_scorecard_history_s if event == "scorecard" else settings.dashboard_history_s
+    return now - history_s * 1000
 
 
 def topic_partitions(settings: Settings, topics) -> list[tuple[str, int]]:
@@ -238,8 +350,17 @@ def topic_partitions(settings: Settings, topics) -> list[tuple[str, int]]:
 
 
 async def _apply(app: web.Application, board: Board, event: str, message, live: bool) -> None:
+    if event == "rule" and message.value is None:  # a tombstone: the rule is deleted
+        updates = board.remove("rule", message.key.decode("utf-8", "replace")) if message.key else []
+        _push(app, message, updates, live)
+        return
     try:
-        record = decode(message.value, READS[event]).to_dict()  # the board keeps and serves the JSON form
+        if event == "rule":  # read as the worker reads it: a rule it refuses (a dead letter there) is not in force
+            record = read_rule(message.value).to_dict()
+            if message.key is not None and message.key != record["rule_id"].encode():
+                raise DecodeError("key_mismatch", f"key {message.key[:128]!r} is not rule_id {record['rule_id']!r}")
+        else:
+            record = decode(message.value, READS[event]).to_dict()  # the board keeps and serves the JSON form
     except DecodeError as exc:
         app["metrics"].skipped.labels(message.topic).inc()
         log.warning("skipped %s[%s]@%s: %s", message.topic, message.partition, message.offset, exc.reason)
@@ -248,7 +369,10 @@ async def _apply(app: web.Application, board: Board, event: str, message, live: 
                 dead_letter(message.value, message.key, message.topic, message.partition, message.offset, exc.reason, exc.detail,
                             app["settings"].dead_letter_max_bytes)))
         return
-    updates = board.apply(event, record)
+    _push(app, message, board.apply(event, record), live)
+
+
+def _push(app: web.Application, message, updates: list[dict], live: bool) -> None:
     if live and updates:
         for update in updates:
             _broadcast(app, update)
@@ -297,7 +421,9 @@ def _dumps(value) -> str:
 
 def make_app(settings: Settings, token: str) -> web.Application:
     app = web.Application(middlewares=[require_login])
-    app["settings"], app["token"], app["board"] = settings, token, Board(max_calls=settings.dashboard_max_calls)
+    board = Board(max_calls=settings.dashboard_max_calls, utc_offset_h=settings.dashboard_utc_offset_h,
+                  agent_days_kept=max(1, -(-settings.dashboard_scorecard_history_s // 86400)))  # whole days, rounded up
+    app["settings"], app["token"], app["board"] = settings, token, board
     app["sessions"] = Sessions(ttl_s=settings.dashboard_session_ttl_s)
     app["login_limiter"] = LoginLimiter(settings.dashboard_login_max_failures, settings.dashboard_login_window_s)
     app["clients"], app["metrics"], app["reading"] = set(), Metrics(), asyncio.Event()
@@ -309,6 +435,9 @@ def make_app(settings: Settings, token: str) -> web.Application:
         web.get("/api/snapshot", snapshot), web.get("/api/calls/{call_id}", call_detail),
         web.post("/api/alerts/{alert_id}/ack", acknowledge),
         web.post("/api/labels", add_label), web.post("/api/labels/{label_id}/active", set_label_active),
+        web.get("/api/rules", list_rules), web.post("/api/rules", save_rule), web.get("/api/rules/{rule_id}", get_rule),
+        web.post("/api/rules/{rule_id}/active", set_rule_active), web.delete("/api/rules/{rule_id}", delete_rule),
+        web.get("/api/agents", agents),
         web.static("/static", STATIC),
     ])
     return app

@@ -309,8 +309,8 @@ def test_bad_input_corpus(kafka_bootstrap, triton_url, sample_dir, tmp_path):
     assert changelog_last(settings, "labels", b"product.zw")["keywords"] == []
     assert changelog_last(settings, "rules", b"rule.tomb") is None
     # The regex-looking phrase is text: only the agent segment that says it literally alerts (seq 1; seq 3 does not).
-    literal = [a for a in alerts if a["call_id"] == "bad-literal"]
-    assert [(a["kind"], a["seq"], a["phrase"]) for a in literal] == [("forbidden_phrase", 1, "退.*款")]
+    literal = [a for a in alerts if a["call_id"] == "bad-literal" and a["kind"] == "forbidden_phrase"]
+    assert [(a["seq"], a["phrase"], a["rule_id"]) for a in literal] == [(1, "退.*款", "rule.bad")]
     scorecards = {r["call_id"]: validator("scorecard")(r) for r in (orjson.loads(v) for _, _, v in read_topic(settings, "scorecard"))}
     assert set(calls) <= set(scorecards)
     assert [r["outcome"] for r in scorecards["bad-literal"]["rules"] if r["rule_id"] == "rule.bad"] == ["fail"]

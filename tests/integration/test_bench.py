@@ -19,6 +19,7 @@ def test_bench_smoke(kafka_bootstrap, triton_url, tiny_model, tmp_path):
     paths = write_outputs(report, tmp_path / "out")
 
     assert report["lcs"]["same_summaries"], "rapidfuzz and the Python DP must pick the same sentences"
+    assert report["rules"]["same_hits"] and report["rules"]["phrases"] == SMOKE.rule_phrases  # automaton = loop
     assert report["ingestion"]["complete"] and report["ingestion"]["segments"] > 0
     for mode in SMOKE.modes:
         ladder = report["pipeline"][mode]

@@ -2,6 +2,7 @@
 broker, Triton and worker, and `callqa dashboard` as its own process."""
 from __future__ import annotations
 
+import re
 import secrets
 import statistics
 import time
@@ -28,6 +29,14 @@ SCREENSHOT = REPO / ".callqa" / "artifacts" / "dashboard.png"
 WAIT_MS = 120_000  # an upper bound for the stack to get there, not a latency requirement
 IOT_LABEL = {"task": "product", "label_id": "product.iot_card_dash", "name": "物联网卡业务", "keywords": "物联网卡",
              "description": "用户咨询物联网卡的开通、套餐和停复机。"}
+# A rule added on the rules page (updated_at and active are the server's to set; its text is NFKC-stable, so it comes
+# back as sent), and one it refuses.
+DASH_RULE = {"rule_id": "rule.dash_polite", "name": "礼貌用语看板", "kind": "required", "speaker": "agent",
+             "phrases": ["请稍等", "麻烦您"], "position": {"within": "anywhere"}, "weight": 5, "severity": "minor"}
+BAD_RULE = {"rule_id": "rule.dash_bad", "name": "无短语", "kind": "forbidden", "phrases": [], "weight": 5, "severity": "minor"}
+# The sample's rules.jsonl: 服务禁语 (critical) has "不归我管"; the agent says it in segment 1.
+RUDE_TURNS = [("customer", "你好，我家宽带一直连不上"), ("agent", "这个不归我管，您找别的部门吧。"), ("customer", "那我该找谁啊")]
+RUDE_ALERT = "call-rude-dash:rule:rule.forbidden_words:1"  # {call_id}:rule:{rule_id}:{seq}
 
 
 def read_until(settings: Settings, topic: str, until, timeout_s: float = 60) -> list[tuple[bytes | None, bytes]]:
@@ -35,16 +44,21 @@ def read_until(settings: Settings, topic: str, until, timeout_s: float = 60) -> 
     return read_topic(settings, topic, until, timeout_s, record=lambda m: (m.key(), m.value()))
 
 
-def iot_call(path: Path, call_id: str) -> Path:
+def call_file(path: Path, call_id: str, turns: list[tuple[str, str]]) -> Path:
     t = int(time.time() * 1000)
     lines = [{"type": "call_start", "call_id": call_id, "user_id": "u-00001", "event_time": t}]
-    for seq, (speaker, text) in enumerate([("customer", "你好，我们公司想批量办理物联网卡，联系电话13912345678"),
-                                          ("agent", "好的，请问需要多少张"), ("customer", "大概两百张，用在共享单车的锁上")]):
+    for seq, (speaker, text) in enumerate(turns):
         lines.append({"type": "segment", "call_id": call_id, "user_id": "u-00001", "seq": seq, "speaker": speaker, "text": text,
                       "start_ms": seq * 3000, "end_ms": seq * 3000 + 2500, "event_time": t + seq * 3000 + 2500})
-    lines.append({"type": "call_end", "call_id": call_id, "user_id": "u-00001", "segment_count": 3, "event_time": t + 9000})
+    lines.append({"type": "call_end", "call_id": call_id, "user_id": "u-00001", "segment_count": len(turns),
+                  "event_time": t + len(turns) * 3000})
     path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
     return path
+
+
+def iot_call(path: Path, call_id: str) -> Path:
+    return call_file(path, call_id, [("customer", "你好，我们公司想批量办理物联网卡，联系电话13912345678"),
+                                     ("agent", "好的，请问需要多少张"), ("customer", "大概两百张，用在共享单车的锁上")])
 
 
 def status(url: str, cookie: str | None = None) -> int:
@@ -71,6 +85,7 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix, app_id=f"{prefix}-worker")
     create_topics(settings)
     publish(settings, "label", sample_dir / "catalog.jsonl")
+    publish(settings, "rule", sample_dir / "rules.jsonl")  # the QA rules: scorecards and forbidden-phrase alerts
     publish(settings, "account", sample_dir / "accounts.jsonl")
     worker = worker_process("dash-worker", env, tmp_path).start()
     board = dashboard_process(env, tmp_path).start()
@@ -92,10 +107,15 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
             page.click("#login")
             expect(page.locator("#h-stream")).to_have_text("推送：已连接")
             expect(page.locator("#labels tbody tr").first).to_be_visible()  # the catalog, read from its topic
+            expect(page.locator('#rules tbody tr[data-rule-id="rule.forbidden_words"]')).to_contain_text("服务禁语")  # the rules
+            # The worker judges calls with the rules once its rule table has them.
+            read_until(settings, f"{prefix}-worker-rules-changelog",
+                       lambda r: orjson.dumps("rule.forbidden_words") in {k for k, _ in r}, timeout_s=WAIT_MS / 1000)
 
-            # Calls replayed after the page loaded: alerts and counts arrive without a reload.
+            # Calls replayed after the page loaded: alerts and counts arrive without a reload. (A forbidden-phrase alert
+            # names a rule, not a label: the counts are checked on a model's alert.)
             replay(settings, first_calls(sample_dir / "transcript.jsonl", tmp_path / "calls.jsonl", 24), rate=0)
-            first_alert = page.locator("#alerts tbody tr").first
+            first_alert = page.locator("#alerts tbody tr:not(.forbidden_phrase)").first
             expect(first_alert).to_be_visible()
             alert_id, label_id = first_alert.get_attribute("data-alert-id"), first_alert.get_attribute("data-label-id")
             expect(page.locator(f'.counts tbody tr[data-label-id="{label_id}"] td.c5')).not_to_have_text("0")
@@ -129,6 +149,12 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
             expect(detail).to_contain_text("物联网卡")
             expect(detail).to_contain_text("模型 v1")
             assert "13912345678" not in detail.inner_text() and "[电话]" in detail.inner_text()  # redacted
+            # Its scorecard, once the worker has judged the finished call: each rule's outcome and the talk figures.
+            scorecard = detail.locator("#scorecard")
+            expect(scorecard.locator(".qa-score")).to_be_visible()
+            expect(detail.locator('.rule-results tr[data-rule-id="rule.greeting"]')).to_contain_text("开场问候")
+            expect(detail.locator(".talk")).to_contain_text("坐席说话占比")
+            expect(detail.locator(".talk")).to_contain_text("最长静音")
 
             # Switched off on the page, the label is no candidate for the call after.
             row.locator("button.toggle").click()
@@ -139,6 +165,56 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
             after_row = page.locator('#calls tbody tr[data-call-id="call-iot-dash-2"]')
             expect(after_row).to_contain_text("已结束")
             assert IOT_LABEL["name"] not in after_row.inner_text()
+
+            # A forbidden phrase alerts as its segment arrives: the rule where the label is, the severity where the score
+            # is; the kind filter has 禁语. The call's scorecard fails the critical rule at that segment: 0, in red.
+            replay(settings, call_file(tmp_path / "rude.jsonl", "call-rude-dash", RUDE_TURNS), rate=0)
+            rude = page.locator(f'#alerts tbody tr[data-alert-id="{RUDE_ALERT}"]')
+            expect(rude).to_contain_text("禁语")
+            expect(rude).to_contain_text("服务禁语")
+            expect(rude).to_contain_text("不归我管")
+            expect(rude).to_contain_text("致命")
+            assert "undefined" not in page.locator("#alerts").inner_text()
+            page.select_option("#f-kind", "forbidden_phrase")
+            expect(page.locator("#alerts tbody tr:not(.forbidden_phrase)")).to_have_count(0)
+            expect(rude).to_be_visible()
+            page.select_option("#f-kind", "")
+            rude.locator("a[data-call]").click()
+            expect(detail.locator("#detail-call-id")).to_contain_text("call-rude-dash")
+            expect(detail.locator("#scorecard .qa-score.critical")).to_have_text("0")
+            expect(detail.locator("#scorecard")).to_contain_text("致命项未通过")
+            failed = detail.locator('.rule-results tr[data-rule-id="rule.forbidden_words"]')
+            expect(failed).to_contain_text("未通过")
+            expect(failed).to_contain_text("第 1 段")
+            failed.locator("a.seq-link").click()  # marks the segment that decided it (hovering the row does too)
+            expect(detail.locator('.transcript p[data-seq="1"]')).to_have_class(re.compile(r"\bhl\b"))
+
+            # Rules page: a rule the worker would refuse is refused with the reason; a good one is produced to the rule
+            # topic (keyed by its id) and listed when it comes back; deleting it sends a tombstone.
+            page.fill("#rule-json", orjson.dumps(BAD_RULE).decode())
+            page.click("#rule-save")
+            expect(page.locator("#rule-error")).to_contain_text("schema")
+            page.fill("#rule-json", orjson.dumps(DASH_RULE).decode())
+            page.click("#rule-save")
+            rule_row = page.locator(f'#rules tbody tr[data-rule-id="{DASH_RULE["rule_id"]}"]')
+            expect(rule_row).to_contain_text(DASH_RULE["name"])
+            expect(rule_row.locator(".phrase-count")).to_have_text("2")
+            expect(page.locator("#rule-error")).to_have_text("")
+            rule_key = DASH_RULE["rule_id"].encode()
+            produced = read_until(settings, settings.topic("rule"), lambda r: any(k == rule_key for k, _ in r))
+            (saved,) = [orjson.loads(v) for k, v in produced if k == rule_key]
+            assert {k: saved[k] for k in DASH_RULE} == DASH_RULE and saved["active"] is True and saved["updated_at"] > 0
+            page.once("dialog", lambda dialog: dialog.accept())  # 删除规则 …？
+            rule_row.locator("button.rule-delete").click()
+            expect(rule_row).to_have_count(0)
+            produced = read_until(settings, settings.topic("rule"), lambda r: any(k == rule_key and v is None for k, v in r))
+            assert BAD_RULE["rule_id"].encode() not in {k for k, _ in produced}
+
+            # Agent view: the sample's agents from their scorecards, worst mean score first.
+            page.select_option("#agent-days", "30")
+            expect(page.locator('#agents tbody tr[data-agent-id^="agent-"]').first).to_be_visible()
+            means = page.eval_on_selector_all("#agents tbody tr[data-agent-id]", "rows => rows.map((r) => parseFloat(r.cells[2].textContent))")
+            assert len(means) >= 2 and means == sorted(means), means
 
             pushes = page.evaluate("window.callqaPush")
             page.locator("#alerts-panel").scroll_into_view_if_needed()

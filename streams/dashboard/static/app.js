@@ -1,7 +1,12 @@
 // callqa dashboard: a snapshot then live updates over server-sent events; no framework, no network beyond this server.
 "use strict";
-const state = { calls: new Map(), alerts: new Map(), labels: new Map(), counts: new Map(), selected: null, user: "" };
+const state = { calls: new Map(), alerts: new Map(), labels: new Map(), counts: new Map(), rules: new Map(), selected: null,
+  pinnedSeq: null, user: "" };
 const TASK_NAMES = { complaint: "投诉", product: "产品" };
+const ALERT_KINDS = { complaint: "投诉", review: "复核", forbidden_phrase: "禁语" };
+const SEVERITY = { info: "提示", minor: "轻微", major: "严重", critical: "致命" };
+const RULE_KINDS = { forbidden: "禁语", required: "必说", max_silence: "静音上限", max_overlap: "抢话上限", max_talk_ratio: "说话占比上限" };
+const OUTCOMES = { pass: "通过", fail: "未通过", "n/a": "不适用" };
 const COLORS = ["#c62828", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f"];
 // Push latency: record produced (its produced_at) -> shown on this page, per update; read by the browser test.
 window.callqaPush = [];
@@ -9,6 +14,10 @@ const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const time = (ms) => (ms ? new Date(ms).toLocaleTimeString("zh-CN", { hour12: false }) : "—");
 const score = (x) => (x == null ? "—" : Number(x).toFixed(3));
+const qa = (x) => (x == null ? "—" : String(Math.round(Number(x) * 10) / 10));  // a scorecard's 0-100
+const seconds = (ms) => (ms == null ? "—" : (ms / 1000).toFixed(1) + " 秒");
+const percent = (x) => (x == null ? "—" : (x * 100).toFixed(1) + "%");
+const severity = (s) => `<span class="sev sev-${esc(s)}">${esc(SEVERITY[s] || s)}</span>`;
 
 // --- incoming updates --------------------------------------------------------------------------------------------
 let dirty = new Set(), pending = [];
@@ -21,14 +30,19 @@ function apply(update) {
       state.alerts = new Map(d.alerts.map((a) => [a.alert_id, a]));
       state.labels = new Map(d.labels.map((l) => [l.label_id, l]));
       state.counts = new Map(d.counts.map((c) => [c.label_id, c]));
+      state.rules = new Map((d.rules || []).map((r) => [r.rule_id, r]));
       showHealth(d.health);
-      ["calls", "alerts", "labels", "counts"].forEach((k) => dirty.add(k));
+      ["calls", "alerts", "labels", "counts", "rules"].forEach((k) => dirty.add(k));
+      scheduleAgents(0);
       break;
     case "call": state.calls.set(d.call_id, d); dirty.add("calls"); pending.push(["call", d.call_id, d.updated_at]); break;
     case "alert": state.alerts.delete(d.alert_id); state.alerts.set(d.alert_id, d); dirty.add("alerts");
       pending.push([d.ack ? "ack" : "alert", d.alert_id, d.ack ? d.ack.acknowledged_at : d.produced_at]); break;
     case "label": state.labels.set(d.label_id, d); dirty.add("labels"); break;
     case "count": state.counts.set(d.label_id, d); dirty.add("counts"); pending.push(["count", d.label_id, d.produced_at]); break;
+    case "rule": state.rules.set(d.rule_id, d); dirty.add("rules"); pending.push(["rule", d.rule_id, d.updated_at]); break;
+    case "rule_deleted": state.rules.delete(d.rule_id); dirty.add("rules"); break;
+    case "scorecard": pending.push(["scorecard", d.call_id, d.produced_at]); scheduleAgents(); break;
     case "health": showHealth(d); break;
   }
   scheduleRender();
@@ -44,6 +58,7 @@ function scheduleRender() {
     if (dirty.has("alerts")) renderAlerts();
     if (dirty.has("calls")) renderCalls();
     if (dirty.has("labels") || dirty.has("counts")) renderLabels();
+    if (dirty.has("rules")) renderRules();
     dirty = new Set();
     const now = Date.now();
     for (const [type, id, at] of pending) if (at) window.callqaPush.push({ type, id, ms: now - at });
@@ -104,22 +119,31 @@ function drawChart(task, rows) {
 }
 
 // --- alerts ------------------------------------------------------------------------------------------------------
+// A forbidden-phrase alert names a rule, a phrase and a severity where the model's alerts name a label and a score.
+const isRule = (a) => a.kind === "forbidden_phrase";
+const alertKey = (a) => (isRule(a) ? "rule:" + a.rule_id : a.label_id);
+const alertName = (a) => (isRule(a) ? "禁语 · " + a.rule_name : a.label_name);
 function renderAlerts() {
   const label = $("#f-label").value, min = parseFloat($("#f-score").value), minutes = +$("#f-time").value, open = $("#f-open").checked;
+  const kind = $("#f-kind").value;
   // newest first, whatever order they came in (the snapshot sends them newest first, live ones come after)
   const all = [...state.alerts.values()].sort((a, b) => b.produced_at - a.produced_at);
-  const names = new Map(all.map((a) => [a.label_id, a.label_name]));
+  const names = new Map(all.map((a) => [alertKey(a), alertName(a)]));
   const select = $("#f-label");
   if (select.options.length - 1 !== names.size) {
     select.innerHTML = `<option value="">全部标签</option>` + [...names].map(([id, n]) => `<option value="${esc(id)}">${esc(n)}</option>`).join("");
     select.value = label;
   }
   const since = minutes ? Date.now() - minutes * 60000 : 0;
-  const shown = all.filter((a) => (!label || a.label_id === label) && (isNaN(min) || a.score >= min) && a.produced_at >= since && (!open || !a.ack));
+  // The score filter is about the model's confidence: an alert without a score (a forbidden phrase) passes it.
+  const shown = all.filter((a) => (!label || alertKey(a) === label) && (!kind || a.kind === kind)
+    && (isNaN(min) || a.score == null || a.score >= min) && a.produced_at >= since && (!open || !a.ack));
   $("#alert-count").textContent = `${shown.length} / ${all.length} 条，未确认 ${all.filter((a) => !a.ack).length}`;
-  $("#alerts tbody").innerHTML = shown.slice(0, 300).map((a) => `<tr data-alert-id="${esc(a.alert_id)}" data-label-id="${esc(a.label_id)}" class="${a.kind}${a.ack ? " acked" : ""}">
-    <td>${time(a.produced_at)}</td><td>${a.kind === "complaint" ? "投诉" : "复核"}</td>
-    <td><a href="#" data-call="${esc(a.call_id)}">${esc(a.call_id)}</a></td><td>${esc(a.label_name)}</td><td>${score(a.score)}</td><td>${esc(a.reason)}</td>
+  $("#alerts tbody").innerHTML = shown.slice(0, 300).map((a) => `<tr data-alert-id="${esc(a.alert_id)}" data-label-id="${esc(a.label_id)}"${isRule(a) ? ` data-rule-id="${esc(a.rule_id)}"` : ""} class="${esc(a.kind)}${a.ack ? " acked" : ""}">
+    <td>${time(a.produced_at)}</td><td>${esc(ALERT_KINDS[a.kind] || a.kind)}</td>
+    <td><a href="#" data-call="${esc(a.call_id)}">${esc(a.call_id)}</a></td>
+    <td>${isRule(a) ? `${esc(a.rule_name)} <span class="muted">「${esc(a.phrase)}」</span>` : esc(a.label_name)}</td>
+    <td>${isRule(a) ? severity(a.severity) : score(a.score)}</td><td>${esc(a.reason)}</td>
     <td class="ack-state">${a.ack ? `已确认 · ${esc(a.ack.acknowledged_by)} · ${time(a.ack.acknowledged_at)}` : `<button class="ack-btn">确认</button>`}</td></tr>`).join("");
 }
 
@@ -136,13 +160,15 @@ function renderCalls() {
   const live = calls.filter((c) => c.status === "in_progress").length;
   $("#call-count").textContent = `进行中 ${live} · 已结束 ${calls.length - live}`;
   const cell = (t) => (t ? `${esc(t.label_name)} <span class="muted">${score(t.score)}${t.final ? "" : " · 暂定"}</span>` : "—");
+  const mark = (q) => (q ? `<span class="qa-score${q.critical_failed ? " critical" : ""}">${qa(q.score)}</span>` : "—");
   $("#calls tbody").innerHTML = calls.slice(0, 300).map((c) => `<tr data-call-id="${esc(c.call_id)}" class="${c.call_id === state.selected ? "selected" : ""}">
     <td>${esc(c.call_id)}</td><td><span class="badge ${c.status}">${c.status === "final" ? "已结束" : "进行中"}</span></td>
-    <td>${cell(c.tasks.product)}</td><td>${cell(c.tasks.complaint)}</td><td>${time(c.updated_at)}</td></tr>`).join("");
+    <td>${cell(c.tasks.product)}</td><td>${cell(c.tasks.complaint)}</td><td class="qa">${mark(c.qa)}</td><td>${time(c.updated_at)}</td></tr>`).join("");
   if (state.selected && state.calls.get(state.selected)?.updated_at !== state.detailAt) showCall(state.selected);
 }
 
 async function showCall(callId) {
+  if (state.selected !== callId) state.pinnedSeq = null;
   state.selected = callId;
   state.detailAt = state.calls.get(callId)?.updated_at;
   const res = await fetch(`/api/calls/${encodeURIComponent(callId)}`);
@@ -154,9 +180,36 @@ async function showCall(callId) {
     <ol>${a.top_k.map((t) => `<li>${esc(t.name)} <span class="muted">${score(t.score)}</span></li>`).join("")}</ol>`).join("");
   $("#call-detail").innerHTML = `<dl class="kv"><dt>通话</dt><dd id="detail-call-id">${esc(c.call_id)} · 用户 ${esc(c.user_id)}</dd>
       <dt>账户</dt><dd>${acc ? `余额 ${acc.balance_yuan}元 · ${esc(acc.plan_name)}（${acc.plan_fee_yuan}元/月）· ${esc(acc.data_allowance)}` : "未知"}</dd>
-      <dt>摘要</dt><dd>${esc(c.summary || "—")}</dd></dl>${tasks}
-    <div class="transcript">${c.transcript.map((t) => `<p><b>${t.speaker === "agent" ? "客服" : "用户"}：</b>${esc(t.text)}</p>`).join("") || "<p class='muted'>无转写</p>"}</div>`;
+      <dt>摘要</dt><dd>${esc(c.summary || "—")}</dd></dl>${tasks}${scorecardHtml(c.scorecard)}
+    <div class="transcript">${c.transcript.map((t) => `<p data-seq="${Number(t.seq)}"><span class="seq">${Number(t.seq)}</span> <b>${t.speaker === "agent" ? "客服" : "用户"}：</b>${esc(t.text)}</p>`).join("") || "<p class='muted'>无转写</p>"}</div>`;
+  highlightSeq(state.pinnedSeq, false);
   renderCalls();
+}
+
+// The call's scorecard: each rule's outcome, with the segment that decided it (hover or click: marked in the transcript).
+function scorecardHtml(sc) {
+  if (!sc) return `<h3 id="scorecard">质检评分 <small class="muted">通话结束后生成</small></h3>`;
+  const t = sc.talk || {};
+  const rows = (sc.rules || []).map((r) => {
+    const seq = r.seq == null ? null : Number(r.seq);
+    return `<tr class="outcome-${r.outcome === "n/a" ? "na" : esc(r.outcome)}" data-rule-id="${esc(r.rule_id)}"${seq == null ? "" : ` data-seq="${seq}"`}>
+      <td>${esc(r.name)} <span class="muted">${esc(RULE_KINDS[r.kind] || r.kind)} · ${esc(SEVERITY[r.severity] || r.severity)} · 权重 ${esc(r.weight)}</span></td>
+      <td class="outcome">${esc(OUTCOMES[r.outcome] || r.outcome)}</td><td>${esc(r.detail) || "—"}</td>
+      <td>${seq == null ? "—" : `<a href="#" class="seq-link" data-seq="${seq}">第 ${seq} 段</a>`}</td></tr>`;
+  }).join("");
+  return `<h3 id="scorecard">质检评分 <span class="qa-score${sc.critical_failed ? " critical" : ""}">${qa(sc.score)}</span>
+      ${sc.critical_failed ? `<small class="error">致命项未通过</small>` : ""} <small class="muted">坐席 ${esc(sc.agent_id || "—")} · 模型 v${esc(sc.model_version)}</small></h3>
+    <p class="talk">坐席说话占比 ${percent(t.agent_ratio)} · 最长静音 ${seconds(t.longest_silence_ms)} · 最长抢话 ${seconds(t.longest_overlap_ms)}（抢话 ${t.overlaps ?? 0} 次）</p>
+    <table class="rule-results"><thead><tr><th>规则</th><th>结果</th><th>说明</th><th>判定段</th></tr></thead><tbody>${rows || `<tr><td colspan="4" class="muted">无规则</td></tr>`}</tbody></table>`;
+}
+
+function highlightSeq(seq, scroll) {
+  document.querySelectorAll(".transcript p.hl").forEach((p) => p.classList.remove("hl"));
+  if (seq == null) return;
+  const p = document.querySelector(`.transcript p[data-seq="${Number(seq)}"]`);
+  if (!p) return;
+  p.classList.add("hl");
+  if (scroll) p.scrollIntoView({ block: "nearest" });
 }
 
 // --- catalog -----------------------------------------------------------------------------------------------------
@@ -181,6 +234,78 @@ async function setActive(labelId, active) {
   await fetch(`/api/labels/${encodeURIComponent(labelId)}/active`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ active }) });
 }
 
+// --- QA rules ----------------------------------------------------------------------------------------------------
+const RULE_TEMPLATE = { rule_id: "rule.new_forbidden", name: "新禁语规则", description: "", kind: "forbidden", speaker: "agent",
+  phrases: ["示例短语"], weight: 10, severity: "major", active: true };
+function renderRules() {
+  const rules = [...state.rules.values()].sort((a, b) => a.rule_id.localeCompare(b.rule_id));
+  $("#rule-count").textContent = `${rules.length} 条，启用 ${rules.filter((r) => r.active).length}`;
+  $("#rules tbody").innerHTML = rules.map((r) => `<tr data-rule-id="${esc(r.rule_id)}" class="${r.active ? "" : "acked"}">
+    <td>${esc(r.rule_id)}</td><td>${esc(r.name)}</td><td>${esc(RULE_KINDS[r.kind] || r.kind)}</td><td>${severity(r.severity)}</td>
+    <td class="num">${esc(r.weight)}</td><td><button class="rule-toggle" data-active="${r.active}">${r.active ? "启用中 · 停用" : "已停用 · 启用"}</button></td>
+    <td class="num phrase-count">${Number(r.phrase_count) || 0}</td>
+    <td><button class="rule-edit">编辑</button> <button class="rule-delete">删除</button></td></tr>`).join("");
+}
+
+async function failure(res) {
+  const text = await res.text();
+  try { const j = JSON.parse(text); return j.reason ? `${j.reason}：${j.detail}` : text; } catch (e) { return text; }
+}
+
+async function saveRule() {
+  const error = $("#rule-error");
+  let rule;
+  try { rule = JSON.parse($("#rule-json").value); } catch (e) { error.textContent = "JSON 格式错误：" + e.message; return; }
+  const res = await fetch("/api/rules", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(rule) });
+  error.textContent = res.ok ? "" : "保存失败：" + (await failure(res));
+  if (res.ok) $("#rule-json").value = "";  // the list changes when the rule comes back from its topic
+}
+
+async function editRule(ruleId) {
+  const res = await fetch(`/api/rules/${encodeURIComponent(ruleId)}`);
+  if (!res.ok) { $("#rule-error").textContent = await failure(res); return; }
+  const rule = await res.json();
+  delete rule.updated_at;  // set by the server when saved
+  $("#rule-json").value = JSON.stringify(rule, null, 2);
+  $("#rule-error").textContent = "";
+  $("#rule-json").focus();
+}
+
+async function setRuleActive(ruleId, active) {
+  const res = await fetch(`/api/rules/${encodeURIComponent(ruleId)}/active`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ active }) });
+  if (!res.ok) $("#rule-error").textContent = await failure(res);
+}
+
+async function deleteRule(ruleId) {
+  if (!confirm(`删除规则 ${ruleId}？`)) return;
+  const res = await fetch(`/api/rules/${encodeURIComponent(ruleId)}`, { method: "DELETE" });
+  if (!res.ok) $("#rule-error").textContent = await failure(res);
+}
+
+// --- agents (from the scorecards: per agent, worst mean score first) --------------------------------------------------
+let agentsTimer = null;
+function scheduleAgents(delay = 3000) {  // scorecards come with every finished call: reload at most every few seconds
+  if (agentsTimer !== null) return;
+  agentsTimer = setTimeout(() => { agentsTimer = null; loadAgents(); }, delay);
+}
+
+async function loadAgents() {
+  const days = $("#agent-days").value || "7";
+  const res = await fetch(`/api/agents?days=${encodeURIComponent(days)}`);
+  if (!res.ok) { $("#agent-count").textContent = await res.text(); return; }
+  renderAgents((await res.json()).agents || []);
+}
+
+function renderAgents(agents) {
+  $("#agent-count").textContent = `${agents.length} 名坐席，${agents.reduce((n, a) => n + a.calls, 0)} 通电话`;
+  $("#agents tbody").innerHTML = agents.map((a) => `<tr data-agent-id="${esc(a.agent_id)}">
+    <td>${a.agent_id == null ? `<span class="muted">（未标明）</span>` : esc(a.agent_id)}</td><td class="num">${Number(a.calls)}</td>
+    <td class="num"><span class="qa-score${a.critical_failures ? " critical" : ""}">${qa(a.mean_score)}</span></td>
+    <td class="num">${Number(a.critical_failures)}</td><td class="num">${Number(a.violations_total)}</td>
+    <td>${(a.violations || []).map((v) => `${esc(v.name)} ×${Number(v.calls)}`).join("、") || "—"}</td></tr>`).join("")
+    || `<tr><td colspan="6" class="muted">所选时间内无评分</td></tr>`;
+}
+
 // --- wiring ------------------------------------------------------------------------------------------------------
 document.addEventListener("click", (e) => {
   const ack = e.target.closest(".ack-btn");
@@ -189,9 +314,29 @@ document.addEventListener("click", (e) => {
   if (link) { e.preventDefault(); return showCall(link.dataset.call); }
   const toggle = e.target.closest("button.toggle");
   if (toggle) return setActive(toggle.closest("tr").dataset.labelId, toggle.dataset.active !== "true");
+  const ruleToggle = e.target.closest("button.rule-toggle");
+  if (ruleToggle) return setRuleActive(ruleToggle.closest("tr").dataset.ruleId, ruleToggle.dataset.active !== "true");
+  const ruleEdit = e.target.closest("button.rule-edit");
+  if (ruleEdit) return editRule(ruleEdit.closest("tr").dataset.ruleId);
+  const ruleDelete = e.target.closest("button.rule-delete");
+  if (ruleDelete) return deleteRule(ruleDelete.closest("tr").dataset.ruleId);
+  const seq = e.target.closest("a.seq-link");
+  if (seq) { e.preventDefault(); state.pinnedSeq = Number(seq.dataset.seq); return highlightSeq(state.pinnedSeq, true); }
   const row = e.target.closest("#calls tbody tr");
   if (row) showCall(row.dataset.callId);
 });
-["#f-label", "#f-score", "#f-time", "#f-open"].forEach((sel) => $(sel).addEventListener("input", renderAlerts));
+// Hovering a rule's result marks the segment that decided it; leaving it goes back to the one clicked, if any.
+document.addEventListener("mouseover", (e) => {
+  const row = e.target.closest && e.target.closest(".rule-results tr[data-seq]");
+  if (row) highlightSeq(row.dataset.seq, false);
+});
+document.addEventListener("mouseout", (e) => {
+  const row = e.target.closest && e.target.closest(".rule-results tr[data-seq]");
+  if (row && !row.contains(e.relatedTarget)) highlightSeq(state.pinnedSeq, false);
+});
+["#f-label", "#f-kind", "#f-score", "#f-time", "#f-open"].forEach((sel) => $(sel).addEventListener("input", renderAlerts));
 $("#label-form").addEventListener("submit", (e) => { e.preventDefault(); addLabel(e.target); });
+$("#rule-form").addEventListener("submit", (e) => { e.preventDefault(); saveRule(); });
+$("#rule-template").addEventListener("click", () => { $("#rule-json").value = JSON.stringify(RULE_TEMPLATE, null, 2); });
+$("#agent-days").addEventListener("input", loadAgents);
 connect();

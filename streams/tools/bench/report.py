@@ -15,6 +15,8 @@ def summarise_report(report: dict) -> dict:
     best = reference_step(main)
     rate = best["rate_achieved"]
     summary: dict = {"max_sustained_calls_per_s": main["max_sustained_rate"], "lcs_ratio": report["lcs"]["ratio"],
+                     "rule_ms_per_segment": report["rules"]["automaton_ms_per_segment"],
+                     "rule_loop_ratio": report["rules"]["ratio"],
                      "ingestion_segments_per_s": report["ingestion"]["segments_per_s"]}
     if "half_rate" in main:
         summary["p95_ms_at_half_rate"] = main["half_rate"]["latency_ms"]["p95"]
@@ -30,6 +32,11 @@ def summarise_report(report: dict) -> dict:
                     "pipeline_efficiency": round(rate / limit_calls, 2) if limit_calls else None})
     if "live" in report:
         summary["live_concurrent_calls"] = report["live"]["max_concurrent_calls"]
+    if "curves" in report:
+        curves = report["curves"]
+        summary["worker_cpu_ms_per_call_by_labels"] = {p["labels"]: p["worker_cpu_ms_per_call"] for p in curves["catalog"]}
+        summary["worker_cpu_ms_per_call_by_open_calls"] = {p["open_calls"]: p["worker_cpu_ms_per_call"]
+                                                           for p in curves["open_calls"]}
     # CPU seconds per completed call, by process, at the highest sustained rate: where the two cores go.
     cpu = {name: round(1000 * p["cpu_s"] / best["completed"], 1) for name, p in best["processes"].items()}
     parts = report["worker_parts_ms_per_call"]
@@ -83,8 +90,9 @@ def chart(report: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
-    latency, achieved, cpu, ratios = axes.flat
+    fig, axes = plt.subplots(2, 3, figsize=(19, 9))
+    latency, achieved, growth, cpu, ratios, spare = axes.flat
+    spare.axis("off")
     for mode, ladder in report.get("pipeline", {}).items():
         steps = ladder["steps"]
         rates = [s["rate_offered"] for s in steps]
@@ -100,6 +108,17 @@ def chart(report: dict, path: Path) -> Path:
     achieved.plot([0, top], [0, top], color="grey", ls=":", label="keeps up")
     achieved.set(xlabel="offered calls/s", ylabel="completed calls/s", title="Throughput")
     achieved.legend(fontsize=7)
+    curves = report.get("curves", {})
+    for key, name in (("catalog", "labels"), ("open_calls", "open_calls")):
+        points = curves.get(key, [])
+        if points:
+            growth.plot([p[name] for p in points], [p["worker_cpu_ms_per_call"] for p in points], marker="o",
+                        label={"labels": "labels in the catalog", "open_calls": "calls held open"}[name])
+    growth.set(xscale="log", xlabel="labels in the catalog / calls held open", ylabel="worker CPU ms per call",
+               title="How the worker's cost grows")
+    growth.set_ylim(bottom=0)
+    if curves:
+        growth.legend(fontsize=7)
     summary = report.get("summary", {})
     per_call = {**summary.get("worker_breakdown_ms_per_call", {})}
     others = {k: v for k, v in summary.get("cpu_ms_per_call", {}).items() if k != "worker"}
@@ -107,7 +126,9 @@ def chart(report: dict, path: Path) -> Path:
     values = list(per_call.values()) + list(others.values())
     cpu.barh(labels, values, color=["#4c72b0"] * len(per_call) + ["#dd8452"] * len(others))
     cpu.set(xlabel="CPU ms per call (at the highest sustained rate)", title="Where the two cores go")
-    figures = {"LCS: rapidfuzz ÷ Python DP": report["lcs"]["ratio"]}
+    figures = {"LCS: rapidfuzz ÷ Python DP": report["lcs"]["ratio"],
+               f"rules: {report['rules']['phrases']:,} phrases, loop ÷ automaton": report["rules"]["ratio"],
+               "0.2 ms ÷ rule ms per segment": 0.2 / max(report["rules"]["automaton_ms_per_segment"], 1e-6)}
     if summary.get("pipeline_efficiency") is not None:
         figures["pipeline ÷ Triton limit"] = summary["pipeline_efficiency"]
     for naive in BASELINE_MODES:
@@ -153,6 +174,20 @@ def markdown(report: dict) -> str:
                          f"{level['completed']}/{level['calls']} | {latency['provisional']['p95']} / {latency['final']['p95']} | "
                          f"{latency['all']['p50']} | {level['segments_per_s']} | {level['triton']['avg_batch']} | {cpu} | "
                          f"{'✓' if level['sustained'] else '✗'} |")
+    curves = report.get("curves")
+    if curves:
+        lines += ["", f"How the worker's cost grows ({curves['rate']:g} calls/s for {curves['seconds']:g} s per point, "
+                      "a fresh worker each):", "", "| point | worker CPU ms per call | p95 ms | calls | worker peak RSS MB |",
+                  "|---|---|---|---|---|"]
+        for p in curves["catalog"] + curves["open_calls"]:
+            point = f"{p['labels']:,} labels" if "labels" in p else f"{p['open_calls']:,} calls open"
+            lines.append(f"| {point} | {p['worker_cpu_ms_per_call']} | {p['latency_ms']['p95']} | "
+                         f"{p['completed']}/{p['calls']} | {p['worker_peak_rss_mb']} |")
+    rules = report["rules"]
+    lines += ["", f"Forbidden-phrase matching, {rules['phrases']:,} phrases on {rules['segments']:,} segments (automaton "
+                  f"built in {rules['build_ms']} ms; {rules['segments_with_a_hit']} segments with a hit; same hits as the "
+                  f"loop: {rules['same_hits']}): automaton {rules['automaton_ms_per_segment']} ms per segment, loop over the "
+                  f"phrases {rules['loop_ms_per_segment']} ms, ×{rules['ratio']}."]
     if report.get("perf_analyzer"):
         lines += ["", "| perf_analyzer batch | concurrency | inferences/s | p50 ms | p95 ms |", "|---|---|---|---|---|"]
         lines += [f"| {r['batch']} | {r['concurrency']} | {r['inferences_per_s']} | {r['latency_ms']['p50']} | {r['latency_ms']['p95']} |"

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -28,8 +29,8 @@ from rapidfuzz.distance import LCSseq
 
 from streams.core.codec import decode, encode, now_ms
 from streams.core.kafka import consumer_from_start
-from streams.core.records import TASKS
-from streams.core.render import DEFAULT_TEMPLATE, render, render_context
+from streams.core.records import TASKS, Rule
+from streams.core.render import DEFAULT_TEMPLATE, normalise_text, render, render_context
 from streams.core.settings import Settings
 from streams.core.summarise import summarise
 from streams.core.topics import create_topics
@@ -37,6 +38,7 @@ from streams.tools.bench.report import reference_step, summarise_report, write_o
 from streams.tools.replay import producer, publish
 from streams.tools.sample.generate import write_sample
 from streams.tools.stack import HOME, Process, worker_process
+from streams.worker.steps.rules import RuleBook
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class BenchConfig:
     perf_interval_ms: int = 8000
     perf_stability_pct: int = 25  # perf_analyzer's stability bound: three windows within this of each other
     lcs_dialogues: int = 300
+    rule_phrases: int = 5000  # forbidden phrases of the rule-matching part, matched against the data's segments
     ingestion_calls: int = 1500
     modes: tuple[str, ...] = ("micro-batched", "one-in-flight", "one-request", "in-process")
     # Live capacity: calls at the data's own pace (`live_pace` 1), this many open at once, each level held this long
@@ -66,17 +69,25 @@ class BenchConfig:
     live_hold_s: float = 60.0
     live_p95_bound_s: float = 1.5
     live_pace: float = 1.0
+    # How cost grows: worker CPU per call with this many labels in the catalog, and with this many calls held open
+    # (started, one segment, never ended), each point a fresh worker offered `curve_rate` calls/s for `curve_s`.
+    curve_catalog_sizes: tuple[int, ...] = (10, 100, 1000, 5000)
+    curve_open_calls: tuple[int, ...] = (100, 1000, 10000)
+    curve_rate: float = 0.5
+    curve_s: float = 40.0
 
 
 SMOKE = BenchConfig(start_rate=2.0, growth=2.0, max_steps=2, step_s=3.0, call_s=2.0, p95_bound_s=30.0, drain_s=60.0,
-                    perf_interval_ms=1500, perf_stability_pct=999, lcs_dialogues=20, ingestion_calls=60,
-                    live_concurrency=(4,), live_hold_s=2.0, live_p95_bound_s=30.0, live_pace=20.0)
+                    perf_interval_ms=1500, perf_stability_pct=999, lcs_dialogues=20, rule_phrases=500, ingestion_calls=60,
+                    live_concurrency=(4,), live_hold_s=2.0, live_p95_bound_s=30.0, live_pace=20.0,
+                    curve_catalog_sizes=(10, 100), curve_open_calls=(100,), curve_rate=2.0, curve_s=3.0)
 MODE_ENV = {  # what each pipeline mode changes in the worker's configuration
     "micro-batched": {},
     "one-in-flight": {"CALLQA_BATCHES_IN_FLIGHT": "1"},  # micro-batched, waiting for each batch before the next
     "one-request": {"CALLQA_BATCH_SIZE": "1", "CALLQA_TRITON_MAX_BATCH": "1"},
     "in-process": {},
     "live": {},  # the default path, at real pace
+    "curve": {},  # the default path, with a larger catalog or many calls open
     "ingestion": {"CALLQA_INFERENCE_ENABLED": "false"},
 }
 MODE_MODULE = {"in-process": "streams.tools.bench.inprocess"}  # the worker with the model inside; else `callqa worker`
@@ -316,12 +327,12 @@ class Bench:
                 "segments_per_call_median": statistics.median(segments), "chars_per_segment_mean": round(statistics.mean(chars), 1)}
 
     # lanes ----------------------------------------------------------------------------------------------------------
-    def lane(self, mode: str) -> Lane:
-        prefix = f"bench-{self.run_id}-{mode}"
+    def lane(self, mode: str, tag: str = "", catalog: Path | None = None) -> Lane:
+        prefix = f"bench-{self.run_id}-{mode}{tag}"
         settings = Settings(kafka_bootstrap_servers=self.bootstrap, topic_prefix=prefix, app_id=f"{prefix}-worker",
                             triton_url=self.triton_url or "127.0.0.1:1", in_process_model_dir=str(self.model_dir))
         create_topics(settings)
-        publish(settings, "label", self.catalog_dir / "catalog.jsonl")
+        publish(settings, "label", catalog or self.catalog_dir / "catalog.jsonl")
         publish(settings, "account", self.catalog_dir / "accounts.jsonl")
         return Lane(mode, settings, [a["user_id"] for a in self.accounts])
 
@@ -501,6 +512,49 @@ class Bench:
                  max(open_calls), provisional["p95"], final["p95"], "held" if sustained else "NOT held")
         return result
 
+    def cost_curves(self) -> dict:
+        """Worker CPU per completed call against the catalog's size and against calls held open: a fresh worker per
+        point, warmed up (label vectors computed), then offered `curve_rate` calls/s for `curve_s`."""
+        base = [orjson.loads(l) for l in (self.catalog_dir / "catalog.jsonl").read_bytes().splitlines()]
+        catalog = []
+        for size in self.config.curve_catalog_sizes:
+            path = self.work / f"catalog-{size}.jsonl"
+            path.write_bytes(b"".join(orjson.dumps(label) + b"\n" for label in curve_catalog(base, size)))
+            catalog.append({"labels": size, **self.curve_point(f"-labels{size}", path)})
+        held = [{"open_calls": n, **self.curve_point(f"-open{n}", open_calls=n)} for n in self.config.curve_open_calls]
+        return {"catalog": catalog, "open_calls": held, "rate": self.config.curve_rate, "seconds": self.config.curve_s}
+
+    def curve_point(self, tag: str, catalog: Path | None = None, open_calls: int = 0) -> dict:
+        lane = self.lane("curve", tag, catalog)
+        self.start_worker(lane)
+        finals = Finals(lane.settings)
+        try:
+            self.warm_up(lane, finals)
+            if open_calls:
+                self.hold_open(lane, open_calls)
+                self.warm_up(lane, finals)  # after the open calls on every partition: they are all in the table
+            step = self.step(lane, finals, self.config.curve_rate, self.config.curve_s)
+        finally:
+            finals.close()
+            self.stop_worker(lane)
+        worker = step["processes"].get("worker", {})
+        result = {"completed": step["completed"], "calls": step["calls"], "latency_ms": step["latency_ms"],
+                  "worker_cpu_ms_per_call": round(1000 * worker.get("cpu_s", 0.0) / max(step["completed"], 1), 1),
+                  "worker_peak_rss_mb": worker.get("peak_rss_mb")}
+        log.info("cost curve %s: worker %.1f ms CPU per call, p95 %s ms", tag, result["worker_cpu_ms_per_call"],
+                 step["latency_ms"]["p95"])
+        return result
+
+    def hold_open(self, lane: Lane, n: int) -> None:
+        """`n` calls started with one segment each and never ended: the calls table holds them."""
+        out, topic = producer(lane.settings), lane.settings.topic("transcript")
+        for i in range(n):
+            call_id = f"{lane.settings.topic_prefix}-open-{i:06d}"
+            for event in call_events(call_id, lane.users[i % len(lane.users)], self.dialogues[i % len(self.dialogues)][:1])[:2]:
+                out.produce(topic, value=orjson.dumps({**event, "event_time": now_ms()}), key=call_id.encode())
+                out.poll(0)
+        out.flush(60)
+
     def ingestion(self) -> dict:
         """Assembly alone: the transcript topic filled first, then one worker with inference off drains it."""
         lane = self.lane("ingestion")
@@ -584,6 +638,41 @@ class Bench:
                  result["python_dp_calls_per_s"], result["ratio"])
         return result
 
+    def rules(self) -> dict:
+        """Forbidden-phrase matching per segment: the rule book's one automaton over `rule_phrases` phrases against a
+        loop over the phrases, on every segment of the data's dialogues; both must find the same phrases. The phrases
+        are 3-6 character pieces of the dialogues themselves (a few hundred occur), drawn with a fixed seed."""
+        rng = random.Random(7)
+        segments = [normalise_text(t["text"]) for d in self.dialogues for t in d if t["text"]]
+        phrases: set[str] = set()
+        while len(phrases) < self.config.rule_phrases:
+            text = rng.choice(segments)
+            if len(text) >= 6:
+                size = rng.randint(3, 6)
+                at = rng.randrange(len(text) - size + 1)
+                phrases.add(text[at:at + size].lower())
+        phrases = sorted(phrases)
+        rule = Rule(rule_id="bench", name="bench", kind="forbidden", speaker="agent", phrases=phrases, weight=1,
+                    severity="minor", active=True, updated_at=0)
+        t0 = time.perf_counter()
+        book = RuleBook([rule])
+        build_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        found = [{h.phrase for h in book.hits(s)} for s in segments]
+        automaton_s = time.perf_counter() - t0
+        sample = segments[: max(1, len(segments) // 10)]  # the loop is slow: a tenth of the segments
+        t0 = time.perf_counter()
+        looped = [{p for p in phrases if p in s.lower()} for s in sample]
+        loop_s = time.perf_counter() - t0
+        result = {"phrases": len(phrases), "segments": len(segments), "build_ms": round(build_ms, 1),
+                  "automaton_ms_per_segment": round(1000 * automaton_s / len(segments), 4),
+                  "loop_ms_per_segment": round(1000 * loop_s / len(sample), 4),
+                  "segments_with_a_hit": sum(1 for f in found if f), "same_hits": found[: len(sample)] == looped}
+        result["ratio"] = round(result["loop_ms_per_segment"] / max(result["automaton_ms_per_segment"], 1e-6), 1)
+        log.info("rules: %d phrases, automaton %.4f ms/segment, loop %.4f ms/segment, ×%.0f", len(phrases),
+                 result["automaton_ms_per_segment"], result["loop_ms_per_segment"], result["ratio"])
+        return result
+
     def worker_parts(self, calls: int = 200) -> dict:
         """Worker CPU per call for the parts of attribution that are not inference, measured in this process."""
         account, parts = self.accounts[0], {}
@@ -608,6 +697,8 @@ class Bench:
     def run(self, progress=lambda what: None) -> dict:
         progress("LCS summariser")
         self.report["lcs"] = self.lcs()
+        progress(f"rule matching, {self.config.rule_phrases} forbidden phrases")
+        self.report["rules"] = self.rules()
         self.report["worker_parts_ms_per_call"] = self.worker_parts()
         progress("ingestion only")
         self.report["ingestion"] = self.ingestion()
@@ -622,11 +713,26 @@ class Bench:
         if self.config.live_concurrency:
             progress(f"live capacity at {self.config.live_pace:g}× the data's pace")
             self.report["live"] = self.live_capacity()
+        if self.config.curve_catalog_sizes or self.config.curve_open_calls:
+            progress("cost against catalog size and calls held open")
+            self.report["curves"] = self.cost_curves()
         progress("perf_analyzer")
         worker_batch = max(1, round(reference_step(pipeline["micro-batched"])["triton"]["avg_batch"]))
         self.report["perf_analyzer"] = self.perf_analyzer(sorted({1, worker_batch}))
         self.report["summary"] = summarise_report(self.report)
         return self.report
+
+
+def curve_catalog(base: list[dict], size: int) -> list[dict]:
+    """`size` labels: the sample catalog's first ones (both tasks, the no-complaint label kept), then made-up labels
+    of both tasks whose keywords no call contains, so that every call ranks every one of them."""
+    kept = [l for l in base if not l["keywords"]]
+    kept += [l for l in base if l["keywords"]][: max(0, size - len(kept))]
+    extra = [{"label_id": f"{task}.bench_{i:05d}", "task": task, "name": f"测试{'产品' if task == 'product' else '投诉'}{i:05d}",
+              "description": f"压力测试用的第{i}个标签，与真实业务无关。", "keywords": [f"测试词{i:05d}"], "active": True,
+              "alert": False, "updated_at": 0}
+             for i, task in zip(range(max(0, size - len(kept))), ["product", "complaint"] * size)]
+    return kept + extra
 
 
 def python_lcs_length(a: str, b: str) -> int:

@@ -128,3 +128,19 @@ def test_every_schema_has_its_typed_record(schema):
     example = (SCHEMA_DIR / "examples" / f"{schema}.v1.json").read_bytes()
     record = decode(example, schema)
     assert isinstance(record, cls) and record.to_dict() == json.loads(example)
+
+
+def test_every_dead_letter_reason_the_code_gives_is_in_the_schema():
+    """A reason missing from dead_letter.v1's enum would make the worker's dead letters invalid for every reader."""
+    import re
+
+    root = SCHEMA_DIR.parent / "streams"
+    given = set()
+    for path in root.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        given |= set(re.findall(r'DecodeError\(\s*"([a-z_]+)"', text))
+        given |= set(re.findall(r'dead_letters\.send\([^,]+,\s*"([a-z_]+)"', text))
+        given |= set(re.findall(r'return state, (?:None|"[a-z]+"), "([a-z_]+)"', text))
+        given |= set(re.findall(r'(?:rejected|dead)\.append\(\([^,]+, "([a-z_]+)"', text))  # the attribution's rejected calls
+    assert {"unknown_task", "rule_invalid", "call_too_large", "no_candidates"} <= given
+    assert given <= set(json.loads((SCHEMA_DIR / "dead_letter.v1.json").read_text())["properties"]["reason"]["enum"])

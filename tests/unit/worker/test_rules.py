@@ -8,6 +8,7 @@ import pytest
 from streams.core.codec import decode, validator
 from streams.core.errors import DecodeError
 from streams.core.records import Rule
+from streams.core.render import normalise_text
 from streams.tools.sample.generate import RULES_PATH
 from streams.core.rules import check_rule
 from streams.worker.steps.rules import RuleBook, RuleBooks, score, talk_figures
@@ -22,7 +23,8 @@ def rule(rule_id: str, kind: str, **fields) -> Rule:
 
 
 def turn(seq: int, speaker: str, text: str, start_s: float, end_s: float) -> dict:
-    return {"seq": seq, "speaker": speaker, "text": text, "start_ms": int(start_s * 1000), "end_ms": int(end_s * 1000)}
+    """As the assembler keeps it: text normalised at the edge, like the rules' phrases (NFKC: ， becomes ,)."""
+    return {"seq": seq, "speaker": speaker, "text": normalise_text(text), "start_ms": int(start_s * 1000), "end_ms": int(end_s * 1000)}
 
 
 CALL = [turn(0, "agent", "您好，很高兴为您服务", 0, 2), turn(1, "customer", "我想查一下话费", 2.5, 4),
