@@ -103,5 +103,11 @@ def render(turns: list[dict], account: dict | None, task: str, template: Templat
 
 def render_label(label: dict) -> str:
     """The text a candidate label is embedded from (method step Y3)."""
-    name = normalise_text(label["name"])
-    return f"{name}：{normalise_text(label['description'])}" if label.get("description") else name
+    return _label_text(label["name"], label.get("description") or "")
+
+
+@lru_cache(maxsize=100_000)
+def _label_text(name: str, description: str) -> str:
+    # Cached: the worker looks up every candidate's vector by its text, thousands per call with a large catalog.
+    name = normalise_text(name)
+    return f"{name}：{normalise_text(description)}" if description else name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -55,6 +56,29 @@ class Inferred:
     dead: list[tuple[object, str, str]] = field(default_factory=list)
 
 
+class LabelMatrices:
+    """The candidates' vectors stacked into one matrix, kept for the last few candidate lists: with a large catalog most
+    calls of a task share theirs (every label is a candidate when no keyword matches), and stacking thousands of
+    vectors per call would cost more than the matching."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size, self.model_version = size, None
+        self.matrices: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    def get(self, keys: tuple, vectors: dict, model_version: str) -> np.ndarray:
+        if model_version != self.model_version:
+            self.matrices.clear()
+            self.model_version = model_version
+        matrix = self.matrices.get(keys)
+        if matrix is None:
+            matrix = self.matrices[keys] = np.stack([vectors[k] for k in keys])
+            while len(self.matrices) > self.size:
+                self.matrices.popitem(last=False)
+        else:
+            self.matrices.move_to_end(keys)
+        return matrix
+
+
 class Attributor:
     """One worker's attribution: the encoder, the label-vector cache, and what it publishes. `infer` may run for
     several batches at once; `publish` runs for one batch at a time, in input order."""
@@ -62,6 +86,7 @@ class Attributor:
     def __init__(self, worker: Worker, encoder: Encoder) -> None:
         self.worker, self.settings, self.template, self.encoder = worker, worker.settings, worker.template, encoder
         self.cache = LabelVectors()
+        self.stacked = LabelMatrices()
 
     async def infer(self, events: list) -> Inferred:
         catalog = [v for v in self.worker.tables.labels.values() if v]
@@ -116,9 +141,9 @@ class Attributor:
         finals: dict[str, list] = {}  # call id -> its final attributions (a call's tasks are embedded together)
         for request, vector in zip(embedded.requests, calls.vectors):
             ready = request.ready
-            keys = [(l["label_id"], render_label(l)) for l in request.candidates]
-            match = match_labels(vector, np.stack([embedded.label_vectors[k] for k in keys]), [k[0] for k in keys],
-                                 settings.top_k)
+            keys = tuple((l["label_id"], render_label(l)) for l in request.candidates)
+            match = match_labels(vector, self.stacked.get(keys, embedded.label_vectors, calls.model_version),
+                                 [k[0] for k in keys], settings.top_k)
             attribution = attribution_record(request, match, calls.model_version, calls.template_version,
                                              embedded.started_ms - ready.ready_ts, embedded.inference_ms)
             key, value = ready.call_id.encode(), encode(attribution)

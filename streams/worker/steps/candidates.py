@@ -13,7 +13,15 @@ from streams.core.render import Template, has_words, render
 def select_candidates(catalog: list[dict], task: str, call_text: str) -> tuple[list[dict], str]:
     """Active labels of `task` whose keywords occur in the call, plus labels without keywords (they cannot be
     found by keyword, e.g. 无投诉); all active labels of the task when no keyword matches."""
-    active = sorted((l for l in catalog if l["task"] == task and l["active"]), key=lambda l: l["label_id"])
+    return candidates_among(active_labels(catalog, task), call_text)
+
+
+def active_labels(catalog: list[dict], task: str) -> list[dict]:
+    return sorted((l for l in catalog if l["task"] == task and l["active"]), key=lambda l: l["label_id"])
+
+
+def candidates_among(active: list[dict], call_text: str) -> tuple[list[dict], str]:
+    """select_candidates on a task's active labels, sorted once per batch rather than per call."""
     hit = [l for l in active if any(k in call_text for k in l["keywords"])]
     if not hit:
         return active, "all"
@@ -36,6 +44,7 @@ def plan(events: list, catalog: list[dict], account_of: Callable[[str], dict | N
          template: Template) -> tuple[list[Request], list[tuple[object, str, str]]]:
     """Rendered texts and candidates per call and task; records that cannot be attributed, with the reason."""
     requests, rejected = [], []
+    active = {task: active_labels(catalog, task) for task in TASKS}
     for event in events:
         try:
             ready = decode(event.message.value, "call_ready")
@@ -47,7 +56,7 @@ def plan(events: list, catalog: list[dict], account_of: Callable[[str], dict | N
         words = has_words(call_text)
         planned = []
         for task in TASKS:
-            candidates, source = select_candidates(catalog, task, call_text)
+            candidates, source = candidates_among(active[task], call_text)
             if not candidates:
                 rejected.append((event, "no_candidates", f"no active {task} labels in the catalog"))
                 planned = []

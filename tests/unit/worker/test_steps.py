@@ -212,3 +212,16 @@ async def test_a_batch_that_cannot_finish_stops_the_acks_after_it():
     with pytest.raises(RuntimeError):
         await asyncio.wait_for(in_input_order(batches_of("a", "b", "c"), infer, finish, depth=2), 5)
     assert finished == []  # nothing after the failed batch was acked
+
+
+def test_stacked_label_matrices_are_kept_per_candidate_list_and_model_version():
+    from streams.worker.agents.attribute import LabelMatrices
+
+    vectors = {("a", "A"): np.ones(4, np.float32), ("b", "B"): np.zeros(4, np.float32)}
+    stacked = LabelMatrices(size=1)
+    first = stacked.get((("a", "A"), ("b", "B")), vectors, "1")
+    assert first.shape == (2, 4) and stacked.get((("a", "A"), ("b", "B")), vectors, "1") is first
+    assert stacked.get((("b", "B"),), vectors, "1").shape == (1, 4)  # the oldest list goes at the bound
+    assert stacked.get((("a", "A"), ("b", "B")), vectors, "1") is not first
+    vectors[("a", "A")] = np.full(4, 2, np.float32)  # a new model version: new vectors
+    assert stacked.get((("a", "A"),), vectors, "2")[0, 0] == 2
