@@ -20,6 +20,11 @@ def test_bench_smoke(kafka_bootstrap, triton_url, tiny_model, tmp_path):
 
     assert report["lcs"]["same_summaries"], "rapidfuzz and the Python DP must pick the same sentences"
     assert report["rules"]["same_hits"] and report["rules"]["phrases"] == SMOKE.rule_phrases  # automaton = loop
+    curves = report["curves"]
+    assert [p["labels"] for p in curves["catalog"]] == list(SMOKE.curve_catalog_sizes)
+    assert [p["open_calls"] for p in curves["open_calls"]] == list(SMOKE.curve_open_calls)
+    assert all(p["completed"] == p["calls"] and p["worker_cpu_ms_per_call"] > 0
+               for p in curves["catalog"] + curves["open_calls"])
     assert report["ingestion"]["complete"] and report["ingestion"]["segments"] > 0
     for mode in SMOKE.modes:
         ladder = report["pipeline"][mode]

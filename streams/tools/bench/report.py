@@ -34,8 +34,9 @@ def summarise_report(report: dict) -> dict:
         summary["live_concurrent_calls"] = report["live"]["max_concurrent_calls"]
     if "curves" in report:
         curves = report["curves"]
-        summary["worker_cpu_ms_per_call_by_labels"] = {p["labels"]: p["worker_cpu_ms_per_call"] for p in curves["catalog"]}
-        summary["worker_cpu_ms_per_call_by_open_calls"] = {p["open_calls"]: p["worker_cpu_ms_per_call"]
+        summary["worker_cpu_ms_per_call_by_labels"] = {str(p["labels"]): p["worker_cpu_ms_per_call"]
+                                                       for p in curves["catalog"]}
+        summary["worker_cpu_ms_per_call_by_open_calls"] = {str(p["open_calls"]): p["worker_cpu_ms_per_call"]
                                                            for p in curves["open_calls"]}
     # CPU seconds per completed call, by process, at the highest sustained rate: where the two cores go.
     cpu = {name: round(1000 * p["cpu_s"] / best["completed"], 1) for name, p in best["processes"].items()}
