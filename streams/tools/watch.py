@@ -1,4 +1,5 @@
-"""A live terminal view of what the pipeline publishes: attributions, alerts, pseudo-labels, dead letters."""
+"""A live terminal view of what the pipeline publishes: attributions, alerts, scorecards, pseudo-labels, dead
+letters."""
 from __future__ import annotations
 
 import statistics
@@ -16,7 +17,9 @@ from streams.core.kafka import kafka_config
 from streams.core.records import TASKS
 from streams.core.settings import Settings
 
-WATCHED = ("attribution", "alert", "pseudo_label", "dead_letter")
+WATCHED = ("attribution", "alert", "scorecard", "pseudo_label", "dead_letter")
+ALERT_KINDS = {"complaint": "[red]complaint 投诉[/]", "review": "[yellow]review 复核[/]",
+               "forbidden_phrase": "[magenta]禁语 forbidden[/]"}
 
 
 def consumer_at_end(settings: Settings, events=WATCHED) -> Consumer:
@@ -43,6 +46,8 @@ class View:
     alerts: deque = field(default_factory=lambda: deque(maxlen=8))
     summaries: deque = field(default_factory=lambda: deque(maxlen=3))
     dead: deque = field(default_factory=lambda: deque(maxlen=4))
+    scores: dict = field(default_factory=dict)  # call_id -> scorecard score
+    failed: Counter = field(default_factory=Counter)  # rule name -> calls that failed it
     first_final_at: float | None = None
     last_final_at: float | None = None
 
@@ -61,6 +66,10 @@ class View:
         elif event == "alert":
             self.counts[f"{record['kind']} alerts"] += 1
             self.alerts.appendleft(record)
+        elif event == "scorecard":
+            if record["call_id"] not in self.scores:
+                self.failed.update(r["name"] for r in record["rules"] if r["outcome"] == "fail")
+            self.scores[record["call_id"]] = record["score"]
         elif event == "pseudo_label":
             self.counts["pseudo-labels"] += 1
             self.summaries.appendleft(record)
@@ -79,6 +88,8 @@ class View:
             "calls_per_s": round(self.completed_calls() / span, 2) if span > 0 else None,
             "latency_ms_p50": statistics.median(lat) if lat else None,
             "latency_ms_p95": lat[int(0.95 * (len(lat) - 1))] if lat else None,
+            "scorecards": len(self.scores),
+            "qa_score_mean": round(statistics.mean(self.scores.values()), 1) if self.scores else None,
         }
         for task in TASKS:
             judged = [(c, t[task]["label_id"]) for c, t in self.finals.items() if task in t and c in self.truth]
@@ -91,20 +102,25 @@ class View:
         head = Table.grid(padding=(0, 3))
         head.add_row(*(f"[bold]{k}[/] {v}" for k, v in s.items() if v is not None))
         recent = Table(title="最新归因 latest final attributions", expand=True)
-        for col in ("call", "product 产品", "score", "complaint 投诉", "score", "model"):
+        for col in ("call", "product 产品", "score", "complaint 投诉", "score", "质检分 QA", "model"):
             recent.add_column(col)
         for call_id in list(self.finals)[-10:][::-1]:
             t = self.finals[call_id]
             p, c = t.get("product"), t.get("complaint")
+            qa = self.scores.get(call_id)
             recent.add_row(call_id, p["label_name"] if p else "…", f"{p['score']:.2f}" if p else "",
                            c["label_name"] if c else "…", f"{c['score']:.2f}" if c else "",
-                           (p or c)["model_version"])
+                           "…" if qa is None else f"{qa:g}", (p or c)["model_version"])
         alerts = Table(title="质检告警 QA alerts", expand=True)
-        for col in ("kind", "call", "label", "score", "reason"):
+        for col in ("kind", "call", "label / rule", "score / severity", "reason"):
             alerts.add_column(col)
         for a in self.alerts:
-            alerts.add_row("[red]complaint[/]" if a["kind"] == "complaint" else "[yellow]review[/]", a["call_id"],
-                           a["label_name"], f"{a['score']:.2f}", a["reason"])
+            rule = a["kind"] == "forbidden_phrase"
+            alerts.add_row(ALERT_KINDS.get(a["kind"], a["kind"]), a["call_id"], a["rule_name"] if rule else a["label_name"],
+                           a["severity"] if rule else f"{a['score']:.2f}", a["reason"])
+        if self.failed:
+            alerts.caption = "未通过最多的规则 rules failed most: " + "，".join(
+                f"{name} {n}" for name, n in self.failed.most_common(5))
         lines = [f"{p['call_id']}: {p['summary'][:120]}" for p in self.summaries]
         lines += [f"[red]dead letter[/] {d['source_topic']}@{d['source_offset']}: {d['reason']} {d['detail'][:80]}" for d in self.dead]
         return Group(Panel(head, title="callqa live"), recent, alerts, Panel("\n".join(lines) or "…", title="伪标签摘要 pseudo-label summaries / dead letters"))
