@@ -122,16 +122,59 @@ def watch(seconds: float = typer.Option(0, help="Stop after this long; 0 runs un
 
 
 @app.command()
-def check(timeout_s: float = typer.Option(60.0, help="Longest wait for one topic to be read to its end.")) -> None:
-    """Reconcile a run: inputs vs outputs (after de-duplication) vs dead letters; exit 1 on any gap."""
+def check(timeout_s: float = typer.Option(60.0, help="Longest wait for one topic to be read to its end."),
+          database: bool = typer.Option(None, "--database/--no-database",
+                                        help="Also compare the topics with the QA database (default: when it answers).")) -> None:
+    """Reconcile a run: inputs vs outputs (after de-duplication) vs dead letters, and the QA database; exit 1 on any gap."""
+    from streams.qadb.store import reachable
     from streams.tools.reconcile import reconcile
 
-    report = reconcile(_settings(), timeout_s=timeout_s)
+    settings = _settings()
+    report = reconcile(settings, timeout_s=timeout_s, database=reachable(settings) if database is None else database)
     console.print(dict(sorted(report.counts.items())))
     for gap in report.gaps:
         console.print(f"[red]gap[/] {gap}", markup=True, highlight=False)
     console.print("[green]every input accounted for[/]" if report.ok else f"[red]{len(report.gaps)} gaps[/]")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def sink() -> None:
+    """Store the output topics in the QA database (PostgreSQL, CALLQA_DATABASE_URL): batched upserts on
+    idempotency_key, offsets committed after each transaction; runs until stopped (SIGTERM or Ctrl-C)."""
+    import signal
+
+    from streams.qadb.sink import Sink
+
+    settings = _settings()
+    log.info("settings: %s", settings.masked())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())  # write what it holds, leave the group, exit
+    log.info("sink stopped: %s", dict(Sink(settings, stop).run()))
+
+
+@app.command("export-csv")
+def export_csv(what: str = typer.Option("attributions", help="attributions (the final ones) | alerts | scorecards."),
+               since: str = typer.Option(..., help="First day (YYYY-MM-DD, the centre's day: UTC+CALLQA_DASHBOARD_UTC_OFFSET_H) or an ISO time."),
+               until: str = typer.Option(None, help="Day or time the period ends before (default: now)."),
+               out: Path = typer.Option(..., help="The CSV file to write (UTF-8 with BOM: Excel opens Chinese as it is)."),
+               provisional: bool = typer.Option(False, help="Attributions: every one, provisional ones too.")) -> None:
+    """A period's results from the QA database as CSV, for spreadsheets."""
+    from datetime import datetime, timezone
+
+    from streams.qadb.export import WHAT, export_csv as write_csv, parse_time
+    from streams.qadb.store import connect
+
+    if what not in WHAT:
+        raise typer.BadParameter(f"--what takes one of {WHAT}")
+    settings = _settings()
+    offset = settings.dashboard_utc_offset_h
+    start = parse_time(since, offset)
+    end = parse_time(until, offset) if until else datetime.now(timezone.utc)
+    with connect(settings) as conn:
+        rows = write_csv(conn, what, start, end, out, offset, provisional)
+    console.print(f"{rows} {what} of [{start.isoformat()}, {end.isoformat()}) written to {out}")
 
 
 def _stage(name: str, module: str, config: str, doc: str) -> None:
@@ -269,8 +312,8 @@ def up(workers: int = typer.Option(1, help="Faust workers to run."),
        rules: Path = typer.Option(None, help="QA rules (JSONL) to publish with the catalog (default: the sample's)."),
        publish_catalog: bool = typer.Option(True, "--catalog-publish/--no-catalog-publish",
                                             help="Publish the catalog (off: the catalog topic is fed elsewhere).")) -> None:
-    """Start Kafka, Triton and the workers on this machine and keep them running until Ctrl-C. With a model and a
-    catalog (the defaults), calls sent to callqa.transcript.v1 are attributed."""
+    """Start Kafka, the QA database, Triton, the workers, the dashboard and the sink on this machine and keep them
+    running until Ctrl-C. With a model and a catalog (the defaults), calls sent to callqa.transcript.v1 are attributed."""
     from streams.tools import local
     from streams.tools.replay import publish as publish_file
     from streams.tools.sample.generate import write_sample
@@ -308,14 +351,26 @@ def down() -> None:
 
 
 @contextlib.contextmanager
-def _stack(kafka_data: Path, workers: int):
+def _stack(kafka_data: Path, workers: int, database_data: Path | None = None):
     from streams.tools import local
 
     try:
-        with local.running_stack(_settings(), kafka_data, workers) as running:
+        with local.running_stack(_settings(), kafka_data, workers, database_data) as running:
             yield running
     except local.NoModel as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+def _database_counts(settings, timeout_s: float = 30.0) -> dict:
+    """Rows per table of the QA database once the sink has caught up with the topics (or after `timeout_s`)."""
+    from streams.qadb.sink import lag
+    from streams.qadb.store import connect, counts
+
+    deadline = time.monotonic() + timeout_s
+    while any(lag(settings).values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with connect(settings) as conn:
+        return counts(conn)
 
 
 def _print_dashboard(running: dict) -> None:
@@ -363,10 +418,11 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
     if not (demo_dir / "truth.jsonl").exists():
         write_sample(demo_dir, calls=calls, seed=2)
     local.serve_model(model, console.print)
-    kafka_data = HOME / "demo-kafka"
-    shutil.rmtree(kafka_data, ignore_errors=True)  # each demo starts from an empty broker
+    kafka_data, database_data = HOME / "demo-kafka", HOME / "demo-postgres"
+    for folder in (kafka_data, database_data):
+        shutil.rmtree(folder, ignore_errors=True)  # each demo starts from an empty broker and database
     truth = {t["call_id"]: t for t in map(orjson.loads, (demo_dir / "truth.jsonl").read_bytes().splitlines())}
-    with _stack(kafka_data, workers) as running:
+    with _stack(kafka_data, workers, database_data) as running:
         console.print({k: v for k, v in running.items() if k != "dashboard_token"})
         _print_dashboard(running)
         for event, name in (("label", "catalog"), ("rule", "rules"), ("account", "accounts"),
@@ -384,6 +440,7 @@ def demo(calls: int = typer.Option(300, help="Calls to replay."), rate: float = 
             live.update(view.render())
         consumer.close()
         report = {**view.stats(), "calls_replayed": len(truth), "wall_s": round(time.monotonic() - started, 1), "rate": rate}
+        report["qa_database"] = _database_counts(settings)
         (HOME / "demo-report.json").write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         console.print(report)
         _print_dashboard(running)

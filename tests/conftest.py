@@ -1,11 +1,14 @@
 """Session fixtures: a real Kafka broker and a real Triton server serving a tiny model trained on the project's
 own sample (no ../shared needed). Kafka: $KAFKA_BOOTSTRAP_SERVERS, else testcontainers where Docker answers,
-else the local jars. Triton: $TRITON_URL, else the local binary."""
+else the local jars. Triton: $TRITON_URL, else the local binary. PostgreSQL with pgvector (the QA database):
+$CALLQA_TEST_DATABASE_URL, else the server inside the pgserver wheel; each test gets a database of its own."""
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -110,3 +113,44 @@ def triton_server(triton):
     if triton[1] is None:
         pytest.skip("Triton is not this session's own (TRITON_URL)")
     return triton[1]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """(URL of a PostgreSQL server with pgvector where tests may create databases, the PostgresServer when this
+    session started one, else None). Started in about a second, so the database unit tests run in `make unit`."""
+    if os.environ.get("CALLQA_TEST_DATABASE_URL"):
+        yield os.environ["CALLQA_TEST_DATABASE_URL"], None
+        return
+    from streams.tools.database import PostgresServer
+    from streams.tools.stack import free_port
+
+    # Not under pytest's own temporary folder: it is closed to others, and as root the server runs as its own user.
+    folder = Path(tempfile.mkdtemp(prefix="callqa-pg-"))
+    folder.chmod(0o755)
+    server = PostgresServer(folder / "data", port=free_port(), durable=False).start()
+    yield server.url("postgres"), server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_server(postgres):
+    """The session's own PostgreSQL, for tests that stop and restart it."""
+    if postgres[1] is None:
+        pytest.skip("PostgreSQL is not this session's own (CALLQA_TEST_DATABASE_URL)")
+    return postgres[1]
+
+
+@pytest.fixture
+def database_url(postgres) -> str:
+    """An empty database of this test's own on the session's server (dropped after the test)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres[0], autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_conninfo(postgres[0], dbname=name)
+    with psycopg.connect(postgres[0], autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,5 +1,6 @@
 """The local stack as `callqa up` and `callqa demo` run it: the model to serve (built and exported when needed),
-then Kafka, Triton, supervised workers and the dashboard, stopped in reverse order."""
+then Kafka, the QA database, Triton, supervised workers, the dashboard and the database's sink, stopped in reverse
+order."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -8,6 +9,7 @@ from typing import Callable
 
 from streams.core.settings import Settings
 from streams.core.topics import create_topics
+from streams.tools.database import PostgresServer, sink_process
 from streams.tools.sample.generate import write_sample
 from streams.tools.stack import (HOME, KafkaBroker, Supervisor, TritonServer, dashboard_process, dashboard_token, port_open,
                                  wait_for, worker_process)
@@ -19,9 +21,10 @@ class NoModel(Exception):
 
 
 @contextmanager
-def running_stack(settings: Settings, kafka_data: Path, workers: int):
-    """Kafka, Triton, the workers and the dashboard; yields their addresses (and the dashboard's token when it made
-    one; it is shown on the terminal only)."""
+def running_stack(settings: Settings, kafka_data: Path, workers: int, database_data: Path | None = None):
+    """Kafka, the QA database (the local server in `database_data`, .callqa/postgres by default, unless
+    CALLQA_DATABASE_URL names one), Triton, the workers, the dashboard and the sink; yields their addresses (and the
+    dashboard's token when it made one; it is shown on the terminal only)."""
     if not versions(REPO_DIR, "callqa_encoder_decoder"):
         raise NoModel("no model version in triton_repo/: run `callqa train all` and `callqa export` (or `make demo`)")
     started = []
@@ -30,6 +33,11 @@ def running_stack(settings: Settings, kafka_data: Path, workers: int):
         broker = KafkaBroker(kafka_data, port=int(port), host=host).start()
         started.append(broker)
         create_topics(settings)
+        database = "CALLQA_DATABASE_URL"
+        if not (settings.database_url and settings.database_url.get_secret_value()):
+            server = PostgresServer(database_data or HOME / "postgres", port=settings.database_local_port).start()
+            started.append(server)
+            database = server.url()
         triton_host, grpc_port = settings.triton_url.split(":")
         triton = TritonServer(REPO_DIR, HOME / "logs", grpc_port=int(grpc_port), http_port=int(grpc_port) - 1,
                               metrics_port=int(grpc_port) + 1, host=triton_host).start()
@@ -45,8 +53,13 @@ def running_stack(settings: Settings, kafka_data: Path, workers: int):
         started.append(board)
         host, port = settings.dashboard_host, settings.dashboard_port
         wait_for(lambda: port_open(host, port), "dashboard", 60, board.proc, board.log_file)
+        sink = Supervisor(lambda name: sink_process({}, HOME / "logs", name))  # restarted when it exits, like a pod
+        started.append(sink)
+        sink.start("sink")
+        sink.tend_every(2.0)
         yield {"kafka": broker.bootstrap, "triton": triton.grpc_url, "workers": workers, "logs": str(HOME / "logs"),
-               "dashboard": f"http://{host}:{port}/", "dashboard_token": token if generated else None}
+               "database": database, "dashboard": f"http://{host}:{port}/",
+               "dashboard_token": token if generated else None}
     finally:
         for part in reversed(started):
             part.stop()

@@ -1,6 +1,7 @@
 """`callqa check`: reconcile a run. Every input record must end as an output or a dead letter (a finished call: its
 final attributions, its scorecard, and a pseudo-label unless a human labelled it); outputs are counted after
-de-duplication on their idempotency keys (at-least-once delivers some twice)."""
+de-duplication on their idempotency keys (at-least-once delivers some twice). With `database`, the QA database must
+hold exactly those de-duplicated outputs (streams/qadb/compare.py)."""
 from __future__ import annotations
 
 import base64
@@ -62,7 +63,7 @@ def unique(records: list, key) -> tuple[dict, int]:
     return by_key, len(records) - len(by_key)
 
 
-def reconcile(settings: Settings, max_gaps: int = 50, timeout_s: float = 60.0) -> Report:
+def reconcile(settings: Settings, max_gaps: int = 50, timeout_s: float = 60.0, database: bool = False) -> Report:
     report, counts = Report(), Counter()
 
     def read(event: str) -> list:
@@ -141,6 +142,14 @@ def reconcile(settings: Settings, max_gaps: int = 50, timeout_s: float = 60.0) -
     extra = set(finals) - set(events)
     if extra:
         report.gaps.append(f"{len(extra)} calls with final attributions but no transcript events, e.g. {sorted(extra)[:3]}")
+    if database:
+        from streams.qadb.compare import compare_with_database
+
+        stored, gaps = compare_with_database(settings, {"attributions": attributions, "alerts": alerts,
+                                                        "scorecards": scorecards, "pseudo_labels": pseudo,
+                                                        "dead_letters": dead}, timeout_s)
+        counts.update(stored)
+        report.gaps += gaps
     report.counts = counts
     if len(report.gaps) > max_gaps:
         report.gaps[max_gaps:] = [f"... and {len(report.gaps) - max_gaps} more"]

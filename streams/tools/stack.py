@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -71,12 +72,17 @@ class Process:
     env: dict = field(default_factory=dict)
     cwd: Path | None = None
     proc: subprocess.Popen | None = None
+    user: str | None = None  # run as this user (we are root; PostgreSQL refuses to run as root)
 
     def start(self) -> "Process":
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab")
+        identity = {}
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            identity = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env={**os.environ, **self.env}, cwd=self.cwd, start_new_session=True)
+                                     env={**os.environ, **self.env}, cwd=self.cwd, start_new_session=True, **identity)
         out.close()
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         (RUN_DIR / f"{self.name}.pid").write_text(str(self.proc.pid))
@@ -146,10 +152,12 @@ class Supervisor:
 def stop_recorded(timeout_s: float = 30.0) -> list[str]:
     """Stop children recorded by an earlier `callqa up` or demo that did not end cleanly (workers first)."""
     stopped = []
-    for pid_file in sorted(RUN_DIR.glob("*.pid"), key=lambda p: ("worker" not in p.name, p.name != "triton.pid")):
+    # The database last (its clients first), with SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for clients).
+    for pid_file in sorted(RUN_DIR.glob("*.pid"), key=lambda p: ("worker" not in p.name, p.name != "triton.pid",
+                                                                p.name == "postgres.pid")):
         pid = int(pid_file.read_text())
         try:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGINT if pid_file.name == "postgres.pid" else signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 os.killpg(pid, 0)

