@@ -11,13 +11,18 @@ import pwd
 import signal
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 from streams.tools.stack import REPO, Process, StackError, port_open, wait_for
 
 log = logging.getLogger(__name__)
 DATABASE = "callqa"  # the database the local server holds for callqa (its URL: Settings.database_dsn)
-SERVER_USER = "callqa-postgres"  # PostgreSQL refuses to run as root: as root, it runs as this system user
+SERVER_USER = "callqa-postgres"  # as root without user namespaces, the server runs as this system user
+# PostgreSQL refuses to run as root. As root it runs in a user namespace of its own where it is uid 1000 and the
+# files owned by root are its own: it reaches the repository's folders whatever their modes (a fresh clone in a
+# `mktemp -d` folder is closed to every other user).
+NAMESPACED = ["unshare", "--user", "--map-user=1000", "--map-group=1000"]
 
 
 def install_dir() -> Path:
@@ -29,9 +34,21 @@ def install_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall"
 
 
-def server_user() -> str | None:
-    """The user the server runs as: this one, or as root a system user of its own (created once)."""
+@cache
+def namespaced() -> bool:
+    """As root: whether a user namespace can be made here (util-linux's unshare; some containers forbid it)."""
     if os.geteuid() != 0:
+        return False
+    try:
+        return subprocess.run([*NAMESPACED, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def server_user() -> str | None:
+    """The user the server runs as: this one (also as root in a user namespace), or as root without one a system
+    user of its own (created once)."""
+    if os.geteuid() != 0 or namespaced():
         return None
     try:
         pwd.getpwnam(SERVER_USER)
@@ -63,6 +80,7 @@ class PostgresServer:
         if not self.durable:
             options.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         argv = [str(bin_dir / "postgres"), "-D", str(self.data_dir), *[f"-c{k}={v}" for k, v in options.items()]]
+        argv = NAMESPACED + argv if namespaced() else argv  # unshare execs postgres: same pid, its signals
         self.process = Process("postgres", argv, self.data_dir.parent / f"{self.data_dir.name}.log", user=user,
                                cwd=self.data_dir).start()
         wait_for(self.ready, "PostgreSQL", timeout_s, self.process.proc, self.process.log_file)
@@ -79,9 +97,10 @@ class PostgresServer:
                                  "others): put CALLQA_HOME in a folder others may traverse")
         self.data_dir.chmod(0o700)
         log.info("initialising the QA database's PostgreSQL in %s", self.data_dir)
-        result = subprocess.run([str(bin_dir / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                                 "--encoding=UTF8", "--locale=C", *([] if self.durable else ["--no-sync"])],
-                                user=user, capture_output=True, text=True, cwd=self.data_dir)
+        argv = [str(bin_dir / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
+                "--locale=C", *([] if self.durable else ["--no-sync"])]
+        result = subprocess.run(NAMESPACED + argv if namespaced() else argv, user=user, capture_output=True, text=True,
+                                cwd=self.data_dir)
         if result.returncode != 0:
             raise StackError(f"initdb failed:\n{result.stderr[-3000:]}")
 
