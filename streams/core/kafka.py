@@ -88,3 +88,31 @@ def consumer_from_start(settings: Settings, topic: str, purpose: str, **config):
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     return consumer
+
+
+def read_to_end(settings: Settings, event: str, purpose: str, timeout_s: float,
+                record=lambda m: (m.partition(), m.offset(), m.value()), **config) -> list:
+    """Every record of the event's topic up to its end offsets at the start of the read, each as `record(message)`
+    ((partition, offset, value) unless told otherwise); TimeoutError when a partition is not read to its end in time."""
+    import time
+
+    topic = settings.topic(event)
+    consumer = consumer_from_start(settings, topic, purpose, **config)
+    try:
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in consumer.assignment()}
+        records, left = [], {p for p, end in ends.items() if end > 0}
+        deadline = time.monotonic() + timeout_s
+        while left and time.monotonic() < deadline:
+            for message in consumer.consume(500, timeout=0.5):
+                if message.error() is not None:
+                    continue
+                p = message.partition()
+                if message.offset() < ends[p]:
+                    records.append(record(message))
+                if message.offset() >= ends[p] - 1:
+                    left.discard(p)
+        if left:
+            raise TimeoutError(f"{topic}: partitions {sorted(left)} not read to their end in {timeout_s:.0f}s")
+        return records
+    finally:
+        consumer.close()

@@ -3,12 +3,11 @@ table by table (the counts and the sets of keys), and the human labels against t
 topic. A sink still behind its topics is said first: rows it has not reached yet are missing for that reason."""
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable
 
 from streams.core.errors import DecodeError
-from streams.core.kafka import consumer_from_start
+from streams.core.kafka import read_to_end
 from streams.core.records import HumanLabel
 from streams.core.settings import Settings
 from streams.qadb import store
@@ -35,26 +34,8 @@ def expected_human_labels(records: Iterable[tuple[int, int, bytes | None, bytes 
 
 def read_keyed(settings: Settings, event: str, timeout_s: float) -> list[tuple[int, int, bytes | None, bytes | None]]:
     """Every record of the event's topic up to its end offsets now, with its key."""
-    topic = settings.topic(event)
-    consumer = consumer_from_start(settings, topic, "callqa-check-db")
-    try:
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in consumer.assignment()}
-        records, left = [], {p for p, end in ends.items() if end > 0}
-        deadline = time.monotonic() + timeout_s
-        while left and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=0.5):
-                if message.error() is not None:
-                    continue
-                p = message.partition()
-                if message.offset() < ends[p]:
-                    records.append((p, message.offset(), message.key(), message.value()))
-                if message.offset() >= ends[p] - 1:
-                    left.discard(p)
-        if left:
-            raise TimeoutError(f"{topic}: partitions {sorted(left)} not read to their end in {timeout_s:.0f}s")
-        return records
-    finally:
-        consumer.close()
+    return read_to_end(settings, event, "callqa-check-db", timeout_s,
+                       record=lambda m: (m.partition(), m.offset(), m.key(), m.value()))
 
 
 def key_gaps(table: str, expected: set[str], stored: set[str]) -> list[str]:

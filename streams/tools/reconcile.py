@@ -5,7 +5,6 @@ hold exactly those de-duplicated outputs (streams/qadb/compare.py)."""
 from __future__ import annotations
 
 import base64
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -13,7 +12,7 @@ import orjson
 
 from streams.core.codec import decode
 from streams.core.errors import DecodeError
-from streams.core.kafka import consumer_from_start
+from streams.core.kafka import read_to_end
 from streams.core.records import TASKS, TRANSCRIPT_EVENTS
 from streams.core.settings import Settings
 
@@ -22,26 +21,7 @@ STATE_INPUTS = {"account": "account", "label": "label", "rule": "rule", "human_l
 
 def read_topic(settings: Settings, event: str, timeout_s: float = 60.0) -> list[tuple[int, int, bytes | None]]:
     """Every record of the topic up to its end offsets at the start of the read: (partition, offset, value)."""
-    topic = settings.topic(event)
-    consumer = consumer_from_start(settings, topic, "callqa-check", **{"fetch.message.max.bytes": 2 * 1024 * 1024})
-    try:
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in consumer.assignment()}
-        records, left = [], {p for p, end in ends.items() if end > 0}
-        deadline = time.monotonic() + timeout_s
-        while left and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=0.5):
-                if message.error() is not None:
-                    continue
-                p = message.partition()
-                if message.offset() < ends[p]:
-                    records.append((p, message.offset(), message.value()))
-                if message.offset() >= ends[p] - 1:
-                    left.discard(p)
-        if left:
-            raise TimeoutError(f"{topic}: partitions {sorted(left)} not read to their end in {timeout_s:.0f}s")
-        return records
-    finally:
-        consumer.close()
+    return read_to_end(settings, event, "callqa-check", timeout_s, **{"fetch.message.max.bytes": 2 * 1024 * 1024})
 
 
 @dataclass
