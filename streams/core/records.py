@@ -210,6 +210,21 @@ class Scorecard(Record):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CallVector(Record):
+    event: ClassVar[str] = "call_vector"
+    idempotency_key: str
+    call_id: str
+    user_id: str
+    task: str
+    vector: list[float]
+    snippet: str
+    started_at: int | None = None
+    model_version: str
+    template_version: str
+    produced_at: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AlertAck(Record):
     event: ClassVar[str] = "alert_ack"
     alert_id: str
@@ -274,6 +289,6 @@ class DeadLetter(Record):
 
 
 RECORDS: dict[str, type[Record]] = {cls.event: cls for cls in (
-    CallStart, Segment, CallEnd, Account, Label, Rule, HumanLabel, CallReady, Attribution, Alert, Scorecard, AlertAck,
-    PseudoLabel, LabelCount, Health, DeadLetter)}
+    CallStart, Segment, CallEnd, Account, Label, Rule, HumanLabel, CallReady, Attribution, Alert, Scorecard, CallVector,
+    AlertAck, PseudoLabel, LabelCount, Health, DeadLetter)}
 

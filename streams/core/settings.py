@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     sink_batch_window_s: float = 1.0  # a batch is written when full or this old
     sink_progress_every_s: float = 10.0  # how often the sink logs what it stored (records/s)
     call_vector_dim: int = 0  # of call_vectors.vector; 0: the first stored vector's
+    # A label added or re-worded is scored against the stored vectors of the calls of the last days (the dashboard
+    # runs it: it has the catalog and Triton); a call matches when the label beats its final attribution's best other
+    # label and reaches the floor.
+    backfill_days: float = Field(default=30.0, gt=0)
+    backfill_min_score: float = 0.0
+    backfill_check_every_s: float = 2.0  # how often the dashboard looks for labels to back-fill
+    # Agreement of the final attributions with the human spot checks: an alert (dashboard, /metrics) when the 7-day
+    # figure falls more than the margin below the last model version's.
+    agreement_margin: float = 0.05
+    agreement_every_s: float = 30.0
 
     def topic(self, event: str) -> str:
         return f"{self.topic_prefix}.{event}.{SCHEMA_VERSION}"

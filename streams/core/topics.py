@@ -13,6 +13,15 @@ class TopicSpec:
     key: str
     compact: bool = False
     single_partition: bool = False
+    compact_retention_days: int | None = None  # compacted and also deleted after this long (compact,delete)
+
+    def config(self) -> dict[str, str]:
+        """The topic config this code creates it with (the cluster's KafkaTopics keep their own retention)."""
+        if not self.compact:
+            return {}
+        if self.compact_retention_days is None:
+            return {"cleanup.policy": "compact"}
+        return {"cleanup.policy": "compact,delete", "retention.ms": str(self.compact_retention_days * 86400 * 1000)}
 
 
 # Keyed state (accounts, catalog) is compacted: the latest record per key is the state.
@@ -26,6 +35,9 @@ TOPICS = (
     TopicSpec("attribution", key="call_id"),
     TopicSpec("alert", key="call_id"),
     TopicSpec("scorecard", key="call_id"),
+    # A final call's vector per task and model version: compacted (redeliveries collapse), then deleted after the
+    # back-fill window (the QA database keeps the vectors; the topic only carries them there).
+    TopicSpec("call_vector", key="idempotency_key", compact=True, compact_retention_days=35),
     TopicSpec("pseudo_label", key="call_id"),
     TopicSpec("dead_letter", key="source key"),
     TopicSpec("attribution_by_label", key="label_id"),  # final attributions repartitioned by label for the counts
@@ -62,7 +74,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     admin = AdminClient(kafka_config(settings))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     compact = {"cleanup.policy": "compact"}
-    wanted = [(settings.topic(spec.event), spec.single_partition, compact if spec.compact else {}) for spec in TOPICS]
+    wanted = [(settings.topic(spec.event), spec.single_partition, spec.config()) for spec in TOPICS]
     for table, single in CHANGELOGS:
         config = compact
         if table in WINDOWED_CHANGELOGS:

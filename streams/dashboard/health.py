@@ -72,6 +72,26 @@ class Metrics:
         self.skipped = Counter("callqa_dashboard_skipped_records", "Records the dashboard could not decode", ["topic"],
                                registry=self.registry)
 
+        self.agreement = Gauge("callqa_human_agreement", "Share of human spot checks the final attribution agrees with",
+                               ["task", "days"], registry=self.registry)
+        self.checked = Gauge("callqa_human_checks", "Human spot checks compared", ["task", "days"], registry=self.registry)
+        self.baseline = Gauge("callqa_human_agreement_last_model", "The last model version's agreement (30 days)",
+                              ["task"], registry=self.registry)
+        self.agreement_alert = Gauge("callqa_human_agreement_alert", "1 when 7 days fall more than "
+                                     "CALLQA_AGREEMENT_MARGIN below the last model's", ["task"], registry=self.registry)
+
+    def update_agreement(self, report: dict) -> None:
+        for window in report["windows"]:
+            for t in window["tasks"]:
+                self.checked.labels(t["task"], str(window["days"])).set(t["checked"])
+                if t["agreement"] is not None:
+                    self.agreement.labels(t["task"], str(window["days"])).set(t["agreement"])
+        for task, value in report["baseline"].items():
+            self.baseline.labels(task).set(value)
+        alerting = {a["task"] for a in report["alerts"]}
+        for task in {t["task"] for w in report["windows"] for t in w["tasks"]} | set(report["baseline"]):
+            self.agreement_alert.labels(task).set(1 if task in alerting else 0)
+
     def update(self, health: dict) -> None:
         for topic, lag in (health.get("lag") or {}).items():
             self.lag.labels(topic).set(lag)

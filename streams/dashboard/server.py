@@ -1,6 +1,6 @@
 """`callqa dashboard`: the supervisors' live view and the QA alert feed, an aiohttp app that reads the output topics,
 pushes updates to the pages (server-sent events) and writes acknowledgements, catalog and QA rule changes to their
-topics."""
+topics; past calls (back-fill, search, agreement) come from the QA database (past.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -24,6 +24,7 @@ from streams.core.records import Rule
 from streams.core.rules import check_rule
 from streams.core.settings import Settings
 from streams.dashboard.board import READS, Board
+from streams.dashboard import past
 from streams.dashboard.health import Lag, Metrics, triton_state
 from streams.dashboard.sessions import LoginLimiter, Sessions
 
@@ -398,7 +399,9 @@ async def watch_health(app: web.Application) -> None:
 async def _background(app: web.Application):
     app["producer"] = AIOKafkaProducer(**aiokafka_config(app["settings"]), acks="all", enable_idempotence=True)
     await app["producer"].start()
-    tasks = [asyncio.create_task(read_topics(app)), asyncio.create_task(watch_health(app))]
+    app["text_encoder"] = past.TextEncoder(app["settings"])
+    tasks = [asyncio.create_task(read_topics(app)), asyncio.create_task(watch_health(app)),
+             asyncio.create_task(past.backfill_labels(app)), asyncio.create_task(past.watch_agreement(app))]
     for task in tasks:
         task.add_done_callback(_log_failure)
     yield
@@ -408,6 +411,7 @@ async def _background(app: web.Application):
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await app["producer"].stop()
+    await app["text_encoder"].close()
 
 
 def _log_failure(task: asyncio.Task) -> None:
@@ -437,7 +441,7 @@ def make_app(settings: Settings, token: str) -> web.Application:
         web.post("/api/labels", add_label), web.post("/api/labels/{label_id}/active", set_label_active),
         web.get("/api/rules", list_rules), web.post("/api/rules", save_rule), web.get("/api/rules/{rule_id}", get_rule),
         web.post("/api/rules/{rule_id}/active", set_rule_active), web.delete("/api/rules/{rule_id}", delete_rule),
-        web.get("/api/agents", agents),
+        web.get("/api/agents", agents), *past.ROUTES,
         web.static("/static", STATIC),
     ])
     return app

@@ -136,7 +136,7 @@ class Sink:
                 if one_by_one:
                     return self._write_each(items)
                 with self.conn.transaction():
-                    return store.write(self.conn, items)
+                    return store.write(self.conn, items, self.settings.call_vector_dim)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 log.warning("sink: database unavailable (%s): retrying the batch in %.1fs", _first_line(exc), delay)
                 self._close()
@@ -159,7 +159,7 @@ class Sink:
             for item in items:
                 try:
                     with self.conn.transaction():
-                        new.update(store.write(self.conn, [item]))
+                        new.update(store.write(self.conn, [item], self.settings.call_vector_dim))
                 except (psycopg.DataError, psycopg.IntegrityError) as exc:
                     self.totals["refused"] += 1
                     log.warning("sink: %s[%d]@%d refused by the database: %s", self.settings.topic(item.event),

@@ -7,12 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from streams.core.records import Alert, Attribution, DeadLetter, HumanLabel, PseudoLabel, Record, Scorecard
+from streams.core.records import (Alert, Attribution, CallVector, DeadLetter, HumanLabel, PseudoLabel, Record,
+                                  Scorecard)
 from streams.core.settings import Settings
 
 # output event -> its table (human labels are the one input stored: the spot checks the model is compared with)
 TABLES = {"attribution": "attributions", "alert": "alerts", "scorecard": "scorecards", "pseudo_label": "pseudo_labels",
-          "dead_letter": "dead_letters", "human_label": "human_labels"}
+          "dead_letter": "dead_letters", "human_label": "human_labels", "call_vector": "call_vectors"}
 CONNECT_TIMEOUT_S = 5
 
 
@@ -27,18 +28,18 @@ class Item:
     key: str | None = None
 
 
-def connect(settings: Settings | str, vectors: bool = False):
-    """An autocommit connection (callers open transactions); with `vectors`, pgvector's type registered (after the
-    migrations: the extension must exist)."""
+def connect(settings: Settings | str):
+    """An autocommit connection (callers open transactions). Vectors travel in pgvector's text form ('[1,2,3]' cast
+    to vector), so no connection needs the extension's type registered before the migrations created it."""
     import psycopg
 
     dsn = settings.database_dsn() if isinstance(settings, Settings) else settings
-    conn = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="callqa")
-    if vectors:
-        from pgvector.psycopg import register_vector
+    return psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="callqa")
 
-        register_vector(conn)
-    return conn
+
+def vector_text(vector) -> str:
+    """pgvector's text form of a vector."""
+    return "[" + ",".join(f"{float(x):.6g}" for x in vector) + "]"
 
 
 def reachable(settings: Settings) -> bool:
@@ -142,10 +143,11 @@ INSERT_RULE = ("INSERT INTO scorecard_rules (scorecard_key, position, call_id, a
                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
 
 
-def write(conn, items: Iterable[Item]) -> dict[str, int]:
+def write(conn, items: Iterable[Item], vector_dim: int = 0) -> dict[str, int]:
     """Store a batch in the caller's transaction; returns the rows new per table (the rest were already there).
-    Within the batch the first record of a key stands, like in the table, and the last human label of a call."""
-    by_table: dict[str, dict[str, Item]] = {table: {} for table in INSERTS}
+    Within the batch the first record of a key stands, like in the table, and the last human label of a call.
+    `vector_dim`: CALLQA_CALL_VECTOR_DIM (ensure_vector_dim)."""
+    by_table: dict[str, dict[str, Item]] = {table: {} for table in (*INSERTS, "call_vectors")}
     human: dict[str, Item] = {}
     for item in items:
         table = TABLES[item.event]
@@ -165,6 +167,7 @@ def write(conn, items: Iterable[Item]) -> dict[str, int]:
             if table == "attributions" and keys:
                 _mark_current(cur, {(i.record.call_id, i.record.task) for i in chosen
                                      if i.record.final and i.record.idempotency_key in keys})
+        new["call_vectors"] = _insert_vectors(conn, cur, list(by_table["call_vectors"].values()), vector_dim)
         upserts = [item for item in human.values() if item.record is not None]
         deletes = [(call_id, item.partition, item.offset) for call_id, item in human.items() if item.record is None]
         new["human_labels"] = _changed(cur, UPSERT_HUMAN_LABEL, [_human_label(item.record, item) for item in upserts])
@@ -224,7 +227,7 @@ def _insert_rules(cur, scorecards: list[Scorecard]) -> None:
 def counts(conn) -> dict[str, int]:
     """Rows per table (final attributions on their own): what the demo shows and `callqa check` compares."""
     out = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-           for table in (*TABLES.values(), "scorecard_rules", "call_vectors")}
+           for table in (*TABLES.values(), "scorecard_rules", "label_backfills", "backfilled_attributions")}
     out["attributions.final"] = conn.execute("SELECT count(*) FROM attributions WHERE final").fetchone()[0]
     return out
 
@@ -241,17 +244,20 @@ def ensure_vector_dim(conn, dim: int) -> int:
     return dim
 
 
-def put_call_vectors(conn, rows: Sequence[tuple], dim: int = 0) -> int:
-    """Store (call_id, task, model_version, vector, produced_at ms) rows, the first of a key standing; the column's
-    dimension is `dim` (CALLQA_CALL_VECTOR_DIM) or else the first vector's. `conn` has pgvector registered
-    (connect(vectors=True)). Returns the rows new."""
-    import numpy as np
+INSERT_VECTOR = ("INSERT INTO call_vectors (call_id, task, model_version, vector, produced_at, user_id, snippet, "
+                 "template_version, call_time, kafka_partition, kafka_offset) "
+                 "VALUES (%s, %s, %s, %s::vector, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING call_id")
 
-    if not rows:
+
+def _insert_vectors(conn, cur, items: list[Item], dim: int) -> int:
+    """Store call vectors (keyed by call, task and model version, the first standing); returns the rows new."""
+    if not items:
         return 0
-    with conn.transaction():
-        ensure_vector_dim(conn, dim or len(rows[0][3]))
-        with conn.cursor() as cur:
-            return len(_returned(cur, "INSERT INTO call_vectors (call_id, task, model_version, vector, produced_at) "
-                                      "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING call_id",
-                                 [(c, t, m, np.asarray(v, dtype=np.float32), when(ms)) for c, t, m, v, ms in rows]))
+    ensure_vector_dim(conn, dim or len(items[0].record.vector))
+    rows = []
+    for item in items:
+        v: CallVector = item.record
+        rows.append((v.call_id, v.task, v.model_version, vector_text(v.vector), when(v.produced_at), v.user_id,
+                     clean(v.snippet), v.template_version, when(v.started_at if v.started_at is not None else v.produced_at),
+                     item.partition, item.offset))
+    return len(_returned(cur, INSERT_VECTOR, rows))

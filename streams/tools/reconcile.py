@@ -1,7 +1,7 @@
 """`callqa check`: reconcile a run. Every input record must end as an output or a dead letter (a finished call: its
-final attributions, its scorecard, and a pseudo-label unless a human labelled it); outputs are counted after
-de-duplication on their idempotency keys (at-least-once delivers some twice). With `database`, the QA database must
-hold exactly those de-duplicated outputs (streams/qadb/compare.py)."""
+final attributions, its scorecard, its call vectors, and a pseudo-label unless a human labelled it); outputs are
+counted after de-duplication on their idempotency keys (at-least-once delivers some twice). With `database`, the QA
+database must hold exactly those de-duplicated outputs (streams/qadb/compare.py)."""
 from __future__ import annotations
 
 import base64
@@ -92,6 +92,9 @@ def reconcile(settings: Settings, max_gaps: int = 50, timeout_s: float = 60.0, d
     scorecards, counts["scorecard_duplicates"] = unique(read("scorecard"), lambda r: r["idempotency_key"])
     counts["scorecards"] = len(scorecards)
     scored = {r["call_id"] for r in scorecards.values()}
+    vectors, counts["call_vector_duplicates"] = unique(read("call_vector"), lambda r: r["idempotency_key"])
+    counts["call_vectors"] = len(vectors)
+    vectored = {(r["call_id"], r["task"]) for r in vectors.values()}
     # A final snapshot the attribution agent could not attribute is a dead letter of call_ready: its call is accounted.
     ready_dead = {_final_call(d) for d in dead.values() if d["source_topic"] == settings.topic("call_ready")} - {None}
 
@@ -119,6 +122,8 @@ def reconcile(settings: Settings, max_gaps: int = 50, timeout_s: float = 60.0, d
             report.gaps.append(f"call {call_id}: no human label and no pseudo-label")
         elif call_id not in scored:
             report.gaps.append(f"call {call_id}: final attributions but no scorecard")
+        elif "alerts_withheld" not in tasks["product"] and not all((call_id, t) in vectored for t in tasks):
+            report.gaps.append(f"call {call_id}: final attributions but no call vector for every task")
     extra = set(finals) - set(events)
     if extra:
         report.gaps.append(f"{len(extra)} calls with final attributions but no transcript events, e.g. {sorted(extra)[:3]}")
@@ -127,7 +132,7 @@ def reconcile(settings: Settings, max_gaps: int = 50, timeout_s: float = 60.0, d
 
         stored, gaps = compare_with_database(settings, {"attributions": attributions, "alerts": alerts,
                                                         "scorecards": scorecards, "pseudo_labels": pseudo,
-                                                        "dead_letters": dead}, timeout_s)
+                                                        "dead_letters": dead, "call_vectors": vectors}, timeout_s)
         counts.update(stored)
         report.gaps += gaps
     report.counts = counts

@@ -26,6 +26,7 @@ class Channels:
         self.attribution = topic(settings.topic("attribution"))
         self.alert = topic(settings.topic("alert"))
         self.scorecard = topic(settings.topic("scorecard"))
+        self.call_vector = topic(settings.topic("call_vector"))
         self.pseudo_label = topic(settings.topic("pseudo_label"))
         self.attribution_by_label = topic(settings.topic("attribution_by_label"))
         self.label_count = topic(settings.topic("label_count"))

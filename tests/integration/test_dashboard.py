@@ -1,5 +1,6 @@
 """The dashboard in a real browser (Debian's headless chromium, driven by Playwright) against the real stack: a real
-broker, Triton and worker, and `callqa dashboard` as its own process."""
+broker, Triton and worker, the QA database (a real PostgreSQL filled by `callqa sink`), and `callqa dashboard` as
+its own process."""
 from __future__ import annotations
 
 import re
@@ -17,6 +18,8 @@ from support import read_topic
 
 from streams.core.settings import Settings
 from streams.core.topics import create_topics
+from streams.qadb.store import connect
+from streams.tools.database import sink_process
 from streams.tools.replay import publish, replay
 from streams.tools.stack import dashboard_process, free_port, port_open, wait_for, worker_process
 
@@ -37,6 +40,10 @@ BAD_RULE = {"rule_id": "rule.dash_bad", "name": "无短语", "kind": "forbidden"
 # The sample's rules.jsonl: 服务禁语 (critical) has "不归我管"; the agent says it in segment 1.
 RUDE_TURNS = [("customer", "你好，我家宽带一直连不上"), ("agent", "这个不归我管，您找别的部门吧。"), ("customer", "那我该找谁啊")]
 RUDE_ALERT = "call-rude-dash:rule:rule.forbidden_words:1"  # {call_id}:rule:{rule_id}:{seq}
+# Added once the IoT calls are past: worded as the IoT label, so the calls that label won are the ones it would
+# have won (back-fill from their stored vectors; the model does not see them again).
+COPY_LABEL = {**IOT_LABEL, "label_id": "product.iot_card_copy", "keywords": ""}
+SEARCH = "我们公司想批量办理物联网卡"
 
 
 def read_until(settings: Settings, topic: str, until, timeout_s: float = 60) -> list[tuple[bytes | None, bytes]]:
@@ -70,7 +77,7 @@ def status(url: str, cookie: str | None = None) -> int:
         return exc.code
 
 
-def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_path):
+def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, database_url, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium (make test installs it)"
@@ -81,13 +88,17 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
            # Every complaint label that alerts does (the quick model mostly picks 无投诉, which never alerts; its
            # near-ties raise review alerts).
            "CALLQA_COMPLAINT_ALERT_THRESHOLD": "-1",
-           "CALLQA_DASHBOARD_PORT": str(port), "CALLQA_DASHBOARD_TOKEN": token}
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix, app_id=f"{prefix}-worker")
+           "CALLQA_DASHBOARD_PORT": str(port), "CALLQA_DASHBOARD_TOKEN": token,
+           "CALLQA_DATABASE_URL": database_url, "CALLQA_SINK_GROUP": f"{prefix}-sink", "CALLQA_SINK_BATCH_WINDOW_S": "0.2",
+           "CALLQA_AGREEMENT_EVERY_S": "2"}
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, triton_url=triton_url, topic_prefix=prefix,
+                        app_id=f"{prefix}-worker")
     create_topics(settings)
     publish(settings, "label", sample_dir / "catalog.jsonl")
     publish(settings, "rule", sample_dir / "rules.jsonl")  # the QA rules: scorecards and forbidden-phrase alerts
     publish(settings, "account", sample_dir / "accounts.jsonl")
     worker = worker_process("dash-worker", env, tmp_path).start()
+    sink = sink_process(env, tmp_path, "dash-sink").start()
     board = dashboard_process(env, tmp_path).start()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -166,6 +177,34 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
             expect(after_row).to_contain_text("已结束")
             assert IOT_LABEL["name"] not in after_row.inner_text()
 
+            # Back-fill: a label added now finds the past calls it would have won, from their stored vectors, on its
+            # label page (marked as back-filled) and in the table.
+            page.select_option("#label-form select[name=task]", COPY_LABEL["task"])
+            for field in ("label_id", "name", "keywords", "description"):
+                page.fill(f"#label-form input[name={field}]", COPY_LABEL[field])
+            page.click("#label-form button[type=submit]")
+            panel = page.locator("#label-panel")
+            expect(panel).to_contain_text(COPY_LABEL["label_id"])
+            backfilled = page.locator('#backfill-calls tr[data-call-id="call-iot-dash"]')
+            expect(backfilled).to_be_visible()
+            expect(backfilled).to_contain_text("回溯")
+            with connect(database_url) as conn:
+                rows = dict(conn.execute("SELECT call_id, previous_label_id FROM backfilled_attributions "
+                                         "WHERE label_id = %s", (COPY_LABEL["label_id"],)).fetchall())
+            assert rows["call-iot-dash"] == IOT_LABEL["label_id"]
+
+            # Search by meaning: the page lists the stored calls nearest the sentence as the served model embeds it,
+            # nearest first (checked against an exact scan of the table: which calls those are is the model's say).
+            page.fill("#search-form input[name=q]", SEARCH)
+            page.click("#search-form button[type=submit]")
+            expect(page.locator("#search-results tbody tr").first).to_be_visible()
+            found = page.eval_on_selector_all("#search-results tbody tr[data-call-id]", "rows => rows.map((r) => r.dataset.callId)")
+            nearest = exact_nearest(settings, database_url, SEARCH)
+            print(f"\nsearch {SEARCH!r}: {found[:10]}; the IoT calls rank "
+                  f"{[i + 1 for i, (c, _) in enumerate(nearest) if c.startswith('call-iot-dash')]} of {len(nearest)}")
+            fifth = nearest[4][1]
+            assert len(found) == min(20, len(nearest)) and all(dict(nearest)[c] >= fifth - 1e-5 for c in found[:5])
+
             # A forbidden phrase alerts as its segment arrives: the rule where the label is, the severity where the score
             # is; the kind filter has 禁语. The call's scorecard fails the critical rule at that segment: 0, in red.
             replay(settings, call_file(tmp_path / "rude.jsonl", "call-rude-dash", RUDE_TURNS), rate=0)
@@ -239,15 +278,43 @@ def test_dashboard_in_a_browser(kafka_bootstrap, triton_url, sample_dir, tmp_pat
         metrics = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
     finally:
         board.stop()
+        sink.stop()
         worker.stop()
 
     assert "callqa_triton_ready 1.0" in metrics and "callqa_consumer_lag{" in metrics
+    assert "callqa_human_agreement_alert" in metrics
     by_type = {}
     for p in pushes:
         by_type.setdefault(p["type"], []).append(p["ms"])
     report = {t: {"n": len(ms), "p50_ms": statistics.median(ms), "max_ms": max(ms)} for t, ms in by_type.items()}
     print(f"\npush latency (record produced on Kafka -> shown on the page): {report}\nscreenshot: {SCREENSHOT}")
     assert {"alert", "call", "count"} <= set(by_type)
+
+
+def exact_nearest(settings: Settings, database_url: str, text: str) -> list[tuple[str, float]]:
+    """Every stored call with its best cosine (over its tasks) to `text` embedded by the served model, nearest
+    first, by a full scan (no index)."""
+    import asyncio
+    import concurrent.futures
+
+    from streams.core.render import render_label
+    from streams.dashboard.past import TextEncoder
+    from streams.qadb.store import vector_text
+
+    async def embed():
+        encoder = TextEncoder(settings)
+        try:
+            return await encoder.embed([render_label({"name": text})])
+        finally:
+            await encoder.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
+        vectors, version = pool.submit(asyncio.run, embed()).result()
+    with connect(database_url) as conn:
+        rows = conn.execute("SELECT call_id, max(1 - (vector <=> %s::vector)) AS score FROM call_vectors "
+                            "WHERE model_version = %s GROUP BY call_id ORDER BY score DESC",
+                            (vector_text(vectors[0]), version)).fetchall()
+    return [(c, s) for c, s in rows]
 
 
 def first_calls(transcript: Path, out: Path, n: int) -> Path:

@@ -14,6 +14,7 @@ from support import Run, call_events, wait_until
 from streams.core.codec import decode, encode
 from streams.core.kafka import kafka_config
 from streams.core.settings import Settings
+from streams.qadb.compare import KEY_SQL
 from streams.qadb.sink import lag
 from streams.qadb.store import connect
 from streams.tools.database import sink_process
@@ -28,8 +29,8 @@ RULES = [{"rule_id": "rule.greeting", "name": "开场问候", "kind": "required"
 
 
 def outputs(n: int, human: bool) -> list[tuple[str, dict]]:
-    """What a worker sends for call `n`: provisional and final attributions of both tasks, a scorecard, a
-    pseudo-label unless a human labelled the call, alerts now and then."""
+    """What a worker sends for call `n`: provisional and final attributions of both tasks, their call vectors, a
+    scorecard, a pseudo-label unless a human labelled the call, alerts now and then."""
     call, user = f"q-{n}", f"u-{n % 17}"
     base = {"call_id": call, "user_id": user, "label_name": "流量扣费异常", "score": 0.61, "margin": 0.2,
             "top_k": [{"label_id": "x.a", "name": "流量扣费异常", "score": 0.61}], "candidates": 1,
@@ -41,6 +42,10 @@ def outputs(n: int, human: bool) -> list[tuple[str, dict]]:
                                     "final": False, "label_id": f"{task}.a", "segment_count": 2}))
         out.append(("attribution", {**base, "idempotency_key": f"{call}:{task}:final:1", "task": task, "final": True,
                                     "label_id": f"{task}.a", "segment_count": 3}))
+        out.append(("call_vector", {"idempotency_key": f"{call}:{task}:1", "call_id": call, "user_id": user,
+                                    "task": task, "vector": [0.6, 0.8 * (n % 2), 0.8 * (1 - n % 2)], "snippet": "用户：流量多扣了。",
+                                    "started_at": T0, "model_version": "1", "template_version": "ctx-v1",
+                                    "produced_at": T0 + n}))
     out.append(("scorecard", {"idempotency_key": f"{call}:scorecard:1", "call_id": call, "user_id": user,
                               "agent_id": f"agent-{n % 5}", "score": 50.0, "critical_failed": False, "rules": RULES,
                               "talk": {"agent_ms": 5000, "customer_ms": 2500, "agent_ratio": 0.6667,
@@ -73,7 +78,7 @@ class Topics:
     def __init__(self, settings: Settings) -> None:
         self.settings, self.producer = settings, Producer(kafka_config(settings))
         self.expected = {table: set() for table in ("attributions", "alerts", "scorecards", "pseudo_labels",
-                                                    "dead_letters")}
+                                                    "dead_letters", "call_vectors")}
         self.human: dict[str, str | None] = {}  # call -> annotator of its latest label (None: deleted)
         self.sent = 0
 
@@ -87,7 +92,8 @@ class Topics:
 
     def output(self, event: str, record: dict, copies: int = 1) -> None:
         table = {"attribution": "attributions", "alert": "alerts", "scorecard": "scorecards",
-                 "pseudo_label": "pseudo_labels", "dead_letter": "dead_letters"}[event]
+                 "pseudo_label": "pseudo_labels", "dead_letter": "dead_letters",
+                 "call_vector": "call_vectors"}[event]
         self.expected[table].add(record["idempotency_key"])
         for i in range(copies):  # a redelivered record: same key, later produced_at
             self.producer.produce(self.settings.topic(event), key=record["call_id"].encode() if "call_id" in record
@@ -163,7 +169,7 @@ def test_database_holds_exactly_the_deduplicated_outputs(kafka_bootstrap, postgr
     wait_until(lambda: not any(lag(settings).values()), "the sink catching up", 180)
     with connect(database_url) as conn:
         for table, keys in topics.expected.items():
-            stored = {r[0] for r in conn.execute(f"SELECT idempotency_key FROM {table}")}
+            stored = {r[0] for r in conn.execute(f"SELECT {KEY_SQL.get(table, 'idempotency_key')} FROM {table}")}
             assert stored == keys, table
         assert conn.execute("SELECT count(*) FROM scorecard_rules").fetchone()[0] == len(RULES) * 450
         humans = dict(conn.execute("SELECT call_id, annotator FROM human_labels").fetchall())

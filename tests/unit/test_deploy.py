@@ -313,8 +313,8 @@ def test_topics_match_streams_topics(builds):
         for spec in TOPICS:
             topic = topics[f"{prefix}.{spec.event}.v1"]
             assert topic["partitions"] == (1 if spec.single_partition else partitions), spec.event
-            assert topic["config"]["cleanup.policy"] == ("compact" if spec.compact else "delete"), spec.event
-            assert ("retention.ms" in topic["config"]) != spec.compact, spec.event
+            assert topic["config"]["cleanup.policy"] == spec.config().get("cleanup.policy", "delete"), spec.event
+            assert ("retention.ms" in topic["config"]) == (spec.config().get("cleanup.policy") != "compact"), spec.event
         assert topics[f"{prefix}.call_ready.v1"]["partitions"] == topics[f"{prefix}.account.v1"]["partitions"]
         kafka = named(builds[name], "Kafka", "callqa")
         assert all(t["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
@@ -418,7 +418,12 @@ def test_dashboard_deployment(builds, build):
     assert container["envFrom"][:len(worker_container["envFrom"])] == worker_container["envFrom"], "the worker's config"
     assert container["envFrom"][len(worker_container["envFrom"]):] == [
         {"secretRef": {"name": "callqa-dashboard-auth", "optional": True}}]
-    assert "env" not in container, "settings come from the ConfigMap and Secrets only"
+    # Settings come from the ConfigMap and Secrets only: the QA database's URL as the sink has it (optional: the
+    # live view works without the database).
+    assert container.get("env", []) == [{"name": "CALLQA_DATABASE_URL", "valueFrom": {"secretKeyRef": {
+        "name": "callqa-db-app", "key": "uri", "optional": True}}}]
+    sink = named(resources, "Deployment", "callqa-sink")["spec"]["template"]["spec"]["containers"][0]
+    assert sink["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "callqa-db-app"
     assert pod["securityContext"] == worker["securityContext"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": settings.dashboard_port}

@@ -1,7 +1,7 @@
 // callqa dashboard: a snapshot then live updates over server-sent events; no framework, no network beyond this server.
 "use strict";
 const state = { calls: new Map(), alerts: new Map(), labels: new Map(), counts: new Map(), rules: new Map(), selected: null,
-  pinnedSeq: null, user: "" };
+  pinnedSeq: null, user: "", label: null };
 const TASK_NAMES = { complaint: "投诉", product: "产品" };
 const ALERT_KINDS = { complaint: "投诉", review: "复核", forbidden_phrase: "禁语" };
 const SEVERITY = { info: "提示", minor: "轻微", major: "严重", critical: "致命" };
@@ -13,10 +13,11 @@ window.callqaPush = [];
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const time = (ms) => (ms ? new Date(ms).toLocaleTimeString("zh-CN", { hour12: false }) : "—");
+const dateTime = (ms) => (ms ? new Date(Number(ms)).toLocaleString("zh-CN", { hour12: false }) : "—");  // past calls: with the day
 const score = (x) => (x == null ? "—" : Number(x).toFixed(3));
 const qa = (x) => (x == null ? "—" : String(Math.round(Number(x) * 10) / 10));  // a scorecard's 0-100
 const seconds = (ms) => (ms == null ? "—" : (ms / 1000).toFixed(1) + " 秒");
-const percent = (x) => (x == null ? "—" : (x * 100).toFixed(1) + "%");
+const percent = (x) => (x == null ? "—" : (Number(x) * 100).toFixed(1) + "%");
 const severity = (s) => `<span class="sev sev-${esc(s)}">${esc(SEVERITY[s] || s)}</span>`;
 
 // --- incoming updates --------------------------------------------------------------------------------------------
@@ -217,7 +218,8 @@ function renderLabels() {
   const labels = [...state.labels.values()].sort((a, b) => a.task.localeCompare(b.task) || a.label_id.localeCompare(b.label_id));
   $("#labels tbody").innerHTML = labels.map((l) => {
     const used = l.last_used ? `${esc(l.last_used.call_id)} ${l.last_used.chosen ? "（选中）" : "（候选前列）"} ${time(l.last_used.at)}` : "—";
-    return `<tr data-label-id="${esc(l.label_id)}" class="${l.active ? "" : "acked"}"><td>${esc(l.label_id)}</td><td>${TASK_NAMES[l.task]}</td>
+    return `<tr data-label-id="${esc(l.label_id)}" class="${l.active ? "" : "acked"}${l.label_id === state.label ? " selected" : ""}">
+      <td><a href="#" class="label-open" data-label-id="${esc(l.label_id)}" title="标签详情 / 历史回溯">${esc(l.label_id)}</a></td><td>${TASK_NAMES[l.task]}</td>
       <td>${esc(l.name)}</td><td>${esc(l.keywords.join("、"))}</td>
       <td><button class="toggle" data-active="${l.active}">${l.active ? "启用中 · 停用" : "已停用 · 启用"}</button></td><td class="last-used">${used}</td></tr>`;
   }).join("");
@@ -225,9 +227,72 @@ function renderLabels() {
 
 async function addLabel(form) {
   const body = Object.fromEntries(new FormData(form));
+  const isNew = !state.labels.has(body.label_id);  // asked before the label can come back from its topic
   const res = await fetch("/api/labels", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   $("#label-error").textContent = res.ok ? "" : await res.text();
-  if (res.ok) form.reset();
+  if (!res.ok) return;
+  form.reset();
+  // The server back-fills the label over past calls in the background: follow it in the label panel.
+  openLabel(body.label_id, { text: labelText(body.name, body.description), isNew });
+}
+
+// --- label detail: the label's back-fill over past calls ---------------------------------------------------------
+// The text a label is embedded from, as the server writes it (streams/core/render.py render_label), near enough to
+// tell whether the back-fill shown was made from the label's current text.
+const normalise = (s) => String(s ?? "").normalize("NFKC").replace(/[\u0000-\u001f\u007f\u200b-\u200f\u2060\ufeff]/g, "")
+  .split(/\s+/).filter(Boolean).join(" ");
+const labelText = (name, description) => (normalise(description) ? `${normalise(name)}：${normalise(description)}` : normalise(name));
+const BACKFILL_POLL_MS = 3000, BACKFILL_WAIT_MS = 90000;
+let labelView = null;  // {labelId, wait: {text, isNew} or null, until, timer}
+
+function openLabel(labelId, wait = null) {
+  if (labelView) clearTimeout(labelView.timer);
+  labelView = { labelId, wait, until: Date.now() + BACKFILL_WAIT_MS, timer: null };
+  state.label = labelId;
+  renderLabels();
+  return loadBackfill(labelView);
+}
+
+// After the label form: done once there is a back-fill of this label's text (a new label: any back-fill).
+const backfillDone = (b, wait) => b != null && (wait.isNew || b.label_text === wait.text);
+
+async function loadBackfill(view) {
+  let res = null, error = null;
+  try { res = await fetch(`/api/labels/${encodeURIComponent(view.labelId)}/backfill`); } catch (e) { error = "无法连接服务器：" + e.message; }
+  if (res && !res.ok) error = "读取回溯失败：" + (await failure(res));
+  if (view !== labelView) return;  // another label was opened meanwhile
+  const d = error ? null : await res.json();
+  const polling = view.wait != null && (d == null || !backfillDone(d.backfill, view.wait)) && Date.now() < view.until;
+  if (d) renderLabelPanel(d, polling);
+  else $("#label-detail").innerHTML = `<h3>${esc(view.labelId)}</h3><p class="error">${esc(error)}</p>${polling ? `<p class="muted">回溯进行中…</p>` : ""}`;
+  if (polling) view.timer = setTimeout(() => loadBackfill(view), BACKFILL_POLL_MS);
+}
+
+function renderLabelPanel(d, polling) {
+  const l = d.label, b = d.backfill;
+  const head = l ? `<h3>${esc(l.name)} <small class="muted">${esc(l.label_id)} · ${esc(TASK_NAMES[l.task] || l.task)} · ${l.active ? "启用中" : "已停用"}</small></h3>
+      <p class="muted">${esc(l.description || "")}${(l.keywords || []).length ? ` 关键词：${esc(l.keywords.join("、"))}` : ""}</p>`
+    : `<h3>${esc(d.label_id)} <small class="muted">目录中无此标签</small></h3>`;
+  const status = polling ? `<p class="backfill-status">回溯进行中…${b ? `<span class="muted">（以下为上次回溯的结果）</span>` : ""}</p>` : "";
+  if (!b) { $("#label-detail").innerHTML = head + (status || `<p class="backfill-status muted">尚未回溯</p>`); return; }
+  $("#label-detail").innerHTML = head + status + backfillSummary(b) + backfillCalls(d.calls || []);
+}
+
+function backfillSummary(b) {
+  const days = b.since && b.finished_at ? String(Math.round((Number(b.finished_at) - Number(b.since)) / 8640000) / 10) : "—";
+  return `<p class="backfill-summary">回溯 ${days} 天内 ${Number(b.calls_scored)} 通通话，匹配 ${Number(b.calls_matched)} 通，`
+    + `用时 ${Number(b.seconds).toFixed(1)} 秒，模型版本 v${esc(b.model_version)}，完成于 ${dateTime(b.finished_at)}`
+    + ` <span class="muted" title="回溯时所用的标签文本">「${esc(b.label_text)}」</span></p>`;
+}
+
+function backfillCalls(calls) {
+  const previous = (c) => (c.previous_label_id == null ? "—"
+    : `${esc(c.previous_label_id)} <span class="muted">(${score(c.previous_score)})</span>`);
+  return `<div class="scroll"><table id="backfill-calls"><thead><tr><th>通话</th><th>时间</th><th>得分</th><th>原归因</th><th>片段</th></tr></thead>
+    <tbody>${calls.map((c) => `<tr data-call-id="${esc(c.call_id)}" class="backfilled">
+      <td><a href="#" data-call="${esc(c.call_id)}">${esc(c.call_id)}</a> <span class="tag backfill-tag" title="由历史回溯匹配">回溯</span></td>
+      <td>${dateTime(c.call_time)}</td><td class="num">${score(c.score)}</td><td>${previous(c)}</td>
+      <td class="snippet">${esc(c.snippet)}</td></tr>`).join("") || `<tr><td colspan="5" class="muted">无匹配通话</td></tr>`}</tbody></table></div>`;
 }
 
 async function setActive(labelId, active) {
@@ -247,9 +312,15 @@ function renderRules() {
     <td><button class="rule-edit">编辑</button> <button class="rule-delete">删除</button></td></tr>`).join("");
 }
 
+const REASONS = { database_unavailable: "质检数据库不可用", triton_unavailable: "模型服务（Triton）不可用", empty_query: "请输入搜索内容" };
 async function failure(res) {
   const text = await res.text();
-  try { const j = JSON.parse(text); return j.reason ? `${j.reason}：${j.detail}` : text; } catch (e) { return text; }
+  try {
+    const j = JSON.parse(text);
+    if (!j.reason) return text;
+    const reason = REASONS[j.reason] ? `${REASONS[j.reason]}（${j.reason}）` : j.reason;
+    return j.detail ? `${reason}：${j.detail}` : reason;
+  } catch (e) { return text; }
 }
 
 async function saveRule() {
@@ -306,10 +377,77 @@ function renderAgents(agents) {
     || `<tr><td colspan="6" class="muted">所选时间内无评分</td></tr>`;
 }
 
+// --- search past calls by meaning ----------------------------------------------------------------------------------
+let searchSeq = 0;
+async function search() {
+  const q = $("#search-q").value.trim(), seq = ++searchSeq;
+  if (!q) { $("#search-count").textContent = ""; $("#search-error").textContent = REASONS.empty_query; return; }
+  $("#search-error").textContent = "";
+  $("#search-count").textContent = "搜索中…";
+  let res;
+  try { res = await fetch(`/api/search?q=${encodeURIComponent(q)}&limit=20`); } catch (e) { res = null; }
+  const error = !res ? "无法连接服务器" : res.ok ? "" : "搜索失败：" + (await failure(res));
+  if (seq !== searchSeq) return;  // a newer search was sent meanwhile
+  if (error) { $("#search-count").textContent = ""; $("#search-error").textContent = error; return; }
+  renderSearch(await res.json());
+}
+
+function renderSearch(d) {
+  const results = d.results || [];
+  $("#search-count").textContent = `${results.length} 条 · ${Number(d.ms).toFixed(1)} ms · 模型 v${d.model_version ?? "—"}`;
+  $("#search-results tbody").innerHTML = results.map((r) => `<tr data-call-id="${esc(r.call_id)}">
+    <td><a href="#" data-call="${esc(r.call_id)}">${esc(r.call_id)}</a></td><td>${dateTime(r.call_time)}</td>
+    <td>${esc(TASK_NAMES[r.task] || r.task)}</td><td>${r.label_id == null ? "—" : esc(r.label_name || r.label_id)}</td>
+    <td class="num">${score(r.score)}</td><td class="snippet">${esc(r.snippet)}</td></tr>`).join("")
+    || `<tr><td colspan="6" class="muted">无相似通话</td></tr>`;
+}
+
+// --- agreement with the human spot checks (reloaded every 30 s) -------------------------------------------------------
+const AGREEMENT_DAYS = [1, 7, 30], AGREEMENT_RELOAD_MS = 30000;
+let agreementTimer = null;
+async function loadAgreement() {
+  clearTimeout(agreementTimer);
+  agreementTimer = setTimeout(loadAgreement, AGREEMENT_RELOAD_MS);
+  let res;
+  try { res = await fetch("/api/agreement"); } catch (e) { $("#agreement-status").textContent = "无法连接服务器"; return; }
+  if (!res.ok) { $("#agreement-status").textContent = "读取一致率失败：" + (await failure(res)); return; }
+  renderAgreement(await res.json());
+}
+
+const taskOrder = (t) => (t in TASK_NAMES ? Object.keys(TASK_NAMES).indexOf(t) : 99);
+const byTask = (a, b) => taskOrder(a) - taskOrder(b) || a.localeCompare(b);
+const points = (x) => (x == null ? "—" : `${Math.round(Number(x) * 1000) / 10} 个百分点`);
+function agreementCell(e) {  // e: {checked, agreed, agreement} or undefined
+  if (!e || !Number(e.checked) || e.agreement == null) return `<td class="num muted">—</td>`;
+  return `<td class="num">${percent(e.agreement)} <span class="muted">${Number(e.agreed)}/${Number(e.checked)}</span></td>`;
+}
+
+function renderAgreement(d) {
+  const windows = new Map((d.windows || []).map((w) => [Number(w.days), w]));
+  const baseline = d.baseline || {}, alerts = new Map((d.alerts || []).map((a) => [a.task, a]));
+  const tasks = [...new Set([...(d.windows || []).flatMap((w) => (w.tasks || []).map((t) => t.task)), ...Object.keys(baseline)])].sort(byTask);
+  const entry = (days, task) => ((windows.get(days) || {}).tasks || []).find((t) => t.task === task);
+  $("#agreement tbody").innerHTML = tasks.map((task) => {
+    const alert = alerts.get(task);
+    return `<tr data-task="${esc(task)}" class="${alert ? "agreement-alert" : ""}"${alert ? ` title="近 7 天一致率低于上一模型超过 ${points(d.margin)}"` : ""}>
+      <td>${esc(TASK_NAMES[task] || task)}${alert ? ` <span class="tag warn-tag">⚠ 下降</span>` : ""}</td>
+      ${AGREEMENT_DAYS.map((days) => agreementCell(entry(days, task))).join("")}<td class="num">${percent(baseline[task])}</td></tr>`;
+  }).join("") || `<tr><td colspan="5" class="muted">暂无人工抽检</td></tr>`;
+  $("#agreement-status").innerHTML = [...alerts.values()].map((a) => `<span class="error">⚠ ${esc(TASK_NAMES[a.task] || a.task)}：近 7 天一致率 ${percent(a.agreement_7d)}，`
+    + `低于上一模型 ${percent(a.baseline)}</span>`).join("；") || (d.margin == null ? "" : `<span class="muted">近 7 天低于上一模型超过 ${points(d.margin)}时告警</span>`);
+  const labels = [...((windows.get(7) || {}).labels || [])]
+    .sort((a, b) => byTask(a.task, b.task) || (a.agreement ?? 2) - (b.agreement ?? 2) || a.label_id.localeCompare(b.label_id));
+  $("#agreement-labels tbody").innerHTML = labels.map((l) => `<tr data-label-id="${esc(l.label_id)}">
+    <td>${esc(TASK_NAMES[l.task] || l.task)}</td><td>${esc(state.labels.get(l.label_id)?.name || l.label_id)} <span class="muted">${esc(l.label_id)}</span></td>
+    ${agreementCell(l)}</tr>`).join("") || `<tr><td colspan="3" class="muted">近 7 天无人工抽检</td></tr>`;
+}
+
 // --- wiring ------------------------------------------------------------------------------------------------------
 document.addEventListener("click", (e) => {
   const ack = e.target.closest(".ack-btn");
   if (ack) return acknowledge(ack.closest("tr").dataset.alertId, ack);
+  const labelLink = e.target.closest("a.label-open");
+  if (labelLink) { e.preventDefault(); $("#label-panel").scrollIntoView({ block: "nearest" }); return openLabel(labelLink.dataset.labelId); }
   const link = e.target.closest("a[data-call]");
   if (link) { e.preventDefault(); return showCall(link.dataset.call); }
   const toggle = e.target.closest("button.toggle");
@@ -323,7 +461,9 @@ document.addEventListener("click", (e) => {
   const seq = e.target.closest("a.seq-link");
   if (seq) { e.preventDefault(); state.pinnedSeq = Number(seq.dataset.seq); return highlightSeq(state.pinnedSeq, true); }
   const row = e.target.closest("#calls tbody tr");
-  if (row) showCall(row.dataset.callId);
+  if (row) return showCall(row.dataset.callId);
+  const labelRow = e.target.closest("#labels tbody tr");
+  if (labelRow) openLabel(labelRow.dataset.labelId);
 });
 // Hovering a rule's result marks the segment that decided it; leaving it goes back to the one clicked, if any.
 document.addEventListener("mouseover", (e) => {
@@ -339,4 +479,6 @@ $("#label-form").addEventListener("submit", (e) => { e.preventDefault(); addLabe
 $("#rule-form").addEventListener("submit", (e) => { e.preventDefault(); saveRule(); });
 $("#rule-template").addEventListener("click", () => { $("#rule-json").value = JSON.stringify(RULE_TEMPLATE, null, 2); });
 $("#agent-days").addEventListener("input", loadAgents);
+$("#search-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
 connect();
+loadAgreement();

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import time
 from pathlib import Path
 
 from streams.core.accounts import DAY_MS, random_account
@@ -247,12 +248,20 @@ def _write(path: Path, records: list[dict]) -> int:
     return len(records)
 
 
-def write_sample(out_dir: Path, calls: int = 300, seed: int = 7, start_ms: int = 1_767_225_600_000,
+def yesterday_ms() -> int:
+    """00:00 UTC of the day before today: the sample's calls are recent, as the QA database's windows (the last 30
+    days of calls for a back-fill, 1/7/30 days of agreement) expect of real ones, and the same all day."""
+    return (int(time.time() * 1000) // DAY_MS - 1) * DAY_MS
+
+
+def write_sample(out_dir: Path, calls: int = 300, seed: int = 7, start_ms: int | None = None,
                  human_label_fraction: float = 0.2, calls_per_minute: float = 30.0) -> dict[str, int]:
-    """Write catalog, accounts, transcript, human_labels and truth JSONL files into out_dir; return line counts."""
+    """Write catalog, accounts, transcript, human_labels and truth JSONL files into out_dir; return line counts.
+    `start_ms`: when the first call starts (default: yesterday_ms())."""
     if calls < 0 or calls_per_minute <= 0 or not 0 <= human_label_fraction <= 1:
         raise ValueError("calls >= 0, calls_per_minute > 0 and 0 <= human_label_fraction <= 1 required")
     rng = random.Random(seed)
+    start_ms = yesterday_ms() if start_ms is None else start_ms
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     accounts: dict[str, dict] = {}  # user_id -> account, in order of the first call
@@ -313,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--start-ms", type=int, default=1_767_225_600_000)
+    parser.add_argument("--start-ms", type=int, default=None, help="epoch ms of the first call (default: yesterday 00:00 UTC)")
     parser.add_argument("--human-label-fraction", type=float, default=0.2)
     parser.add_argument("--calls-per-minute", type=float, default=30.0)
     args = parser.parse_args(argv)

@@ -14,7 +14,7 @@ import numpy as np
 from streams.core.codec import encode, now_ms
 from streams.core.errors import InferenceRejected, TemplateMismatch
 from streams.core.redact import redact
-from streams.core.render import render_context, render_label
+from streams.core.render import render_context, render_dialogue, render_label
 from streams.core.settings import Settings
 from streams.core.summarise import summarise
 from streams.worker.context import Worker
@@ -22,12 +22,13 @@ from streams.worker.steps.batching import in_input_order, micro_batches
 from streams.worker.steps.candidates import Request, plan
 from streams.worker.steps.encoder import Embeddings, Encoder, LabelVectors, TritonEncoder
 from streams.worker.steps.match import match_labels
-from streams.worker.steps.outputs import (alerts_for, attribution_record, health_record, pseudo_label_record,
-                                          scorecard_record)
+from streams.worker.steps.outputs import (alerts_for, attribution_record, call_vector_record, health_record,
+                                          pseudo_label_record, scorecard_record)
 
 log = logging.getLogger(__name__)
 HealthReport = Callable[[str, str], Awaitable[None]]
 EncoderFactory = Callable[[Settings, HealthReport], Encoder]
+SNIPPET_TURNS, SNIPPET_CHARS, SNIPPET_MIN_TURN_CHARS = 4, 200, 8  # call_vector.snippet: at most 400 characters
 
 
 def triton_encoder(settings: Settings, on_health: HealthReport) -> Encoder:
@@ -139,6 +140,7 @@ class Attributor:
         channels, settings, calls = self.worker.channels, self.settings, embedded.embeddings
         finals_summarised: set[str] = set()
         finals: dict[str, list] = {}  # call id -> its final attributions (a call's tasks are embedded together)
+        snippets: dict[str, str] = {}  # call id -> the start of its redacted transcript
         for request, vector in zip(embedded.requests, calls.vectors):
             ready = request.ready
             keys = tuple((l["label_id"], render_label(l)) for l in request.candidates)
@@ -154,6 +156,11 @@ class Attributor:
                 finals.setdefault(ready.call_id, []).append((request, attribution))
             if not request.has_words:  # nothing was said: no alert, nothing to learn from (alerts_withheld says why)
                 continue
+            if ready.final:
+                if ready.call_id not in snippets:
+                    snippets[ready.call_id] = self.snippet(ready)
+                await channels.call_vector.send(key=attribution.idempotency_key.encode(), value=encode(
+                    call_vector_record(attribution, vector, snippets[ready.call_id], ready.started_at)))
             if ready.final or settings.alert_on_provisional:
                 for alert in alerts_for(attribution, request, settings):
                     await channels.alert.send(key=key, value=encode(alert))
@@ -169,6 +176,12 @@ class Attributor:
         finals = [a for _, a in attributed]
         results, talk = self.worker.rules.current().judge(ready.turns, {a.task: a.label_id for a in finals})
         return scorecard_record(ready, results, talk, finals, model_version)
+
+    def snippet(self, ready) -> str:
+        """What a search result shows of the call: what the customer said (greetings and one-word turns left out),
+        redacted like the pseudo-labels."""
+        said = [t for t in ready.turns if t["speaker"] == "customer" and len(t["text"]) >= SNIPPET_MIN_TURN_CHARS]
+        return redact(render_dialogue((said or ready.turns)[:SNIPPET_TURNS], self.template))[:SNIPPET_CHARS]
 
     async def pseudo_label(self, request: Request):
         ready = request.ready

@@ -1,10 +1,10 @@
-"""The records the worker publishes: attributions, alerts for QA staff, scorecards, pseudo-labels for the retrain,
-the worker's health, label counts for the dashboard."""
+"""The records the worker publishes: attributions, alerts for QA staff, scorecards, call vectors, pseudo-labels for the
+retrain, the worker's health, label counts for the dashboard."""
 from __future__ import annotations
 
 from streams.core.codec import now_ms
-from streams.core.records import (Alert, Attribution, CallReady, Health, LabelCount, PseudoLabel, Rule, Scorecard,
-                                  Segment)
+from streams.core.records import (Alert, Attribution, CallReady, CallVector, Health, LabelCount, PseudoLabel, Rule,
+                                  Scorecard, Segment)
 from streams.core.settings import Settings
 from streams.worker.steps.candidates import Request
 from streams.worker.steps.match import Match
@@ -74,6 +74,15 @@ def scorecard_record(ready: CallReady, results: list[RuleResult], talk: Talk, fi
                       for a in finals],
         segment_count=ready.segment_count, started_at=ready.started_at, model_version=model_version,
         produced_at=now_ms())
+
+
+def call_vector_record(attribution: Attribution, vector, snippet: str, started_at: int | None) -> CallVector:
+    """The vector a final attribution was matched with, kept so that later labels and searches meet the call."""
+    return CallVector(idempotency_key=f"{attribution.call_id}:{attribution.task}:{attribution.model_version}",
+                      call_id=attribution.call_id, user_id=attribution.user_id, task=attribution.task,
+                      vector=[round(float(x), 6) for x in vector], snippet=snippet, started_at=started_at,
+                      model_version=attribution.model_version, template_version=attribution.template_version,
+                      produced_at=attribution.produced_at)
 
 
 def pseudo_label_record(ready: CallReady, context: str, sentences: list[str], template_version: str) -> PseudoLabel:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 APP_JS = Path(__file__).resolve().parents[3] / "streams" / "dashboard" / "static" / "app.js"
-# argv: app.js, then a scenario {updates, responses (url -> JSON body), run (JS, awaited), select}; prints the
-# innerHTML of `select` after the run.
+# argv: app.js, then a scenario {updates, responses (url -> JSON body), statuses (url -> HTTP status, 200 if absent),
+# run (JS, awaited), select}; prints the innerHTML of `select` after the run.
 HARNESS = r"""
 const vm = require("vm"), fs = require("fs");
 const scenario = JSON.parse(process.argv[3]);
@@ -16,7 +16,8 @@ const element = () => ({ value: "", checked: false, options: { length: 1 }, inne
   dataset: {}, classList: { add() {}, remove() {}, toggle() {} }, addEventListener() {}, querySelector: () => element(),
   querySelectorAll: () => [], appendChild() {}, setAttribute() {}, focus() {}, scrollIntoView() {} });
 const elements = {};
-const respond = async (url) => ({ ok: true, status: 200, json: async () => (scenario.responses || {})[url] ?? {},
+const status = (url) => (scenario.statuses || {})[url] ?? 200;
+const respond = async (url) => ({ ok: status(url) < 400, status: status(url), json: async () => (scenario.responses || {})[url] ?? {},
   text: async () => JSON.stringify((scenario.responses || {})[url] ?? {}) });
 const context = { console, Date, Map, Set, Math, JSON, Number, String, parseFloat, isNaN, setTimeout, clearTimeout,
   encodeURIComponent, requestAnimationFrame: (f) => 0, fetch: respond,
@@ -35,9 +36,9 @@ vm.runInContext(`(async () => { for (const u of scenario.updates || []) apply(u)
 NOW = 1767230000000
 
 
-def run_page(tmp_path, select: str, run: str, updates=(), responses=None) -> str:
+def run_page(tmp_path, select: str, run: str, updates=(), responses=None, statuses=None) -> str:
     (tmp_path / "harness.js").write_text(HARNESS)
-    scenario = {"updates": list(updates), "responses": responses or {}, "run": run, "select": select}
+    scenario = {"updates": list(updates), "responses": responses or {}, "statuses": statuses or {}, "run": run, "select": select}
     out = subprocess.run(["node", str(tmp_path / "harness.js"), str(APP_JS), json.dumps(scenario)], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0, out.stderr
@@ -140,3 +141,111 @@ def test_the_agent_view_and_the_rule_list(tmp_path):
     deleted = run_page(tmp_path, "#rules tbody", "renderRules();",
                        [snapshot(rules=rules), {"type": "rule_deleted", "data": {"rule_id": "rule.silence"}}])
     assert "rule.silence" not in deleted
+
+
+LABEL = {"label_id": "complaint.5g", "task": "complaint", "name": "5G套餐投诉", "description": "用户投诉5G套餐资费或扣费",
+         "keywords": ["5G", "套餐"], "active": True}
+BACKFILL = {"label_id": "complaint.5g", "label": LABEL,
+            "backfill": {"model_version": "3", "label_text": "5G套餐投诉：用户投诉5G套餐资费或扣费", "since": NOW - 30 * 86400000,
+                         "calls_scored": 1200, "calls_matched": 2, "seconds": 0.8, "finished_at": NOW},
+            "calls": [{"call_id": "c1", "task": "complaint", "score": 0.81, "previous_label_id": "complaint.billing",
+                       "previous_score": 0.77, "call_time": NOW - 3600000, "snippet": "客服：您好<script>alert(1)</script>"},
+                      {"call_id": "c2", "task": "complaint", "score": 0.64, "previous_label_id": None, "previous_score": None,
+                       "call_time": NOW - 7200000, "snippet": "用户：5G套餐怎么多扣了钱"}],
+            "database": True}
+BACKFILL_URL = "/api/labels/complaint.5g/backfill"
+
+
+@needs_node
+def test_the_label_panel_shows_the_back_filled_calls(tmp_path):
+    html = run_page(tmp_path, "#label-detail", 'await openLabel("complaint.5g");', responses={BACKFILL_URL: BACKFILL})
+    import re
+
+    assert 'id="backfill-calls"' in html and re.findall(r'<tr data-call-id="([^"]+)"', html) == ["c1", "c2"]  # best first
+    assert "0.810" in html and "0.640" in html and "complaint.billing" in html and "(0.770)" in html
+    assert html.count('class="tag backfill-tag"') == 2 and ">回溯<" in html  # each call marked as back-filled
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "回溯 30 天内 1200 通通话，匹配 2 通，用时 0.8 秒，模型版本 v3" in html
+    assert 'data-call="c1"' in html  # opens the call detail
+    # Right after the label form: the back-fill of the label's current text is there, so no more waiting.
+    done = run_page(tmp_path, "#label-detail", 'await openLabel("complaint.5g", { text: labelText("5G套餐投诉", "用户投诉5G套餐资费或扣费"), isNew: false });',
+                    responses={BACKFILL_URL: BACKFILL})
+    assert "回溯进行中" not in done and "0.810" in done
+    # ... an older back-fill (of the label's earlier text) is shown, but it is still waiting for the new one.
+    stale = run_page(tmp_path, "#label-detail", 'await openLabel("complaint.5g", { text: labelText("5G套餐投诉", "新的描述"), isNew: false });',
+                     responses={BACKFILL_URL: BACKFILL})
+    assert "回溯进行中" in stale and "上次回溯" in stale
+    none = {**BACKFILL, "backfill": None, "calls": []}
+    waiting = run_page(tmp_path, "#label-detail", 'await openLabel("complaint.5g", { text: "x", isNew: true });',
+                       responses={BACKFILL_URL: none})
+    assert "回溯进行中…" in waiting and "backfill-calls" not in waiting
+    clicked = run_page(tmp_path, "#label-detail", 'await openLabel("complaint.5g");', responses={BACKFILL_URL: none})
+    assert "尚未回溯" in clicked and "回溯进行中" not in clicked
+    away = run_page(tmp_path, "#label-detail", 'await openLabel("complaint.5g");',
+                    responses={BACKFILL_URL: {"reason": "database_unavailable", "detail": "connection refused"}},
+                    statuses={BACKFILL_URL: 503})
+    assert "质检数据库不可用" in away and "connection refused" in away
+
+
+@needs_node
+def test_a_catalog_row_opens_the_label_panel(tmp_path):
+    html = run_page(tmp_path, "#labels tbody", "renderLabels();", [snapshot(labels=[{**LABEL, "last_used": None}])])
+    assert 'class="label-open" data-label-id="complaint.5g"' in html
+
+
+SEARCH_URL = "/api/search?q=%E7%94%A8%E6%88%B7%E6%8A%95%E8%AF%895G%E5%A5%97%E9%A4%90%E6%89%A3%E8%B4%B9&limit=20"
+SEARCH = {"query": "用户投诉5G套餐扣费", "model_version": "3", "ms": 35.2, "results": [
+    {"call_id": "c1", "task": "complaint", "score": 0.7412, "snippet": "客服：<img src=x onerror=alert(1)>", "call_time": NOW,
+     "label_id": "complaint.billing", "label_name": "话费争议"},
+    {"call_id": "c<2>", "task": "product", "score": 0.6, "snippet": "用户：5G套餐", "call_time": NOW, "label_id": None,
+     "label_name": None}]}
+
+
+def text_of(select: str) -> str:
+    """JS for after a run: `select`'s textContent where the harness reads innerHTML."""
+    return f' $("{select}").innerHTML = $("{select}").textContent;'
+
+
+@needs_node
+def test_search_results_render_and_are_escaped(tmp_path):
+    run = '$("#search-q").value = " 用户投诉5G套餐扣费 "; await search();'
+    html = run_page(tmp_path, "#search-results tbody", run, responses={SEARCH_URL: SEARCH})
+    assert html.index('data-call-id="c1"') < html.index('data-call-id="c&lt;2&gt;"')
+    assert "0.741" in html and "话费争议" in html and "<td>投诉</td>" in html and "<td>产品</td>" in html
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    count = run_page(tmp_path, "#search-count", run + text_of("#search-count"), responses={SEARCH_URL: SEARCH})
+    assert "2 条" in count and "35.2 ms" in count
+    error = run_page(tmp_path, "#search-error", run + text_of("#search-error"), responses={SEARCH_URL: {"reason": "triton_unavailable", "detail": "timeout"}},
+                     statuses={SEARCH_URL: 503})
+    assert "Triton" in error and "timeout" in error
+    empty = run_page(tmp_path, "#search-error", '$("#search-q").value = "  "; await search();' + text_of("#search-error"))
+    assert "请输入" in empty
+
+
+AGREEMENT = {"windows": [
+    {"days": 1, "tasks": [{"task": "product", "checked": 40, "agreed": 33, "agreement": 0.825},
+                          {"task": "complaint", "checked": 0, "agreed": 0, "agreement": None}], "labels": []},
+    {"days": 7, "tasks": [{"task": "product", "checked": 200, "agreed": 170, "agreement": 0.85},
+                          {"task": "complaint", "checked": 100, "agreed": 52, "agreement": 0.52}],
+     "labels": [{"task": "complaint", "label_id": "complaint.billing", "checked": 10, "agreed": 7, "agreement": 0.7},
+                {"task": "complaint", "label_id": "complaint.<x>", "checked": 0, "agreed": 0, "agreement": None}]},
+    {"days": 30, "tasks": [{"task": "product", "checked": 800, "agreed": 664, "agreement": 0.83}], "labels": []}],
+    "baseline": {"product": 0.83, "complaint": 0.61}, "margin": 0.05,
+    "alerts": [{"task": "complaint", "agreement_7d": 0.52, "baseline": 0.61}]}
+
+
+@needs_node
+def test_the_agreement_table_marks_an_alerting_task(tmp_path):
+    html = run_page(tmp_path, "#agreement tbody", "await loadAgreement();", responses={"/api/agreement": AGREEMENT})
+    assert html.index('data-task="complaint"') < html.index('data-task="product"')  # in the page's order
+    complaint, product = html[:html.index('data-task="product"')], html[html.index('data-task="product"'):]
+    assert "82.5%" in product and "33/40" in product and "85.0%" in product and "83.0%" in product
+    assert "agreement-alert" in complaint and "agreement-alert" not in product
+    assert "52.0%" in complaint and "52/100" in complaint and "61.0%" in complaint and complaint.count("—") == 2  # 1 day (none checked), 30 days (none)
+    status = run_page(tmp_path, "#agreement-status", "await loadAgreement();", responses={"/api/agreement": AGREEMENT})
+    assert "投诉" in status and "52.0%" in status and "61.0%" in status
+    labels = run_page(tmp_path, "#agreement-labels tbody", "await loadAgreement();", responses={"/api/agreement": AGREEMENT})
+    assert "complaint.billing" in labels and "70.0%" in labels and "7/10" in labels and "complaint.&lt;x&gt;" in labels
+    away = run_page(tmp_path, "#agreement-status", "await loadAgreement();" + text_of("#agreement-status"),
+                    responses={"/api/agreement": {"reason": "database_unavailable", "detail": "down"}}, statuses={"/api/agreement": 503})
+    assert "质检数据库不可用" in away

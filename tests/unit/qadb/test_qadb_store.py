@@ -7,6 +7,7 @@ from streams.core.codec import encode
 from streams.core.errors import DecodeError
 from streams.qadb import store
 from streams.qadb.sink import take
+from streams.qadb.store import Item
 
 
 def write(conn, items):
@@ -41,10 +42,11 @@ def test_every_output_lands_in_its_table(conn):
                  "produced_at": 1767225731068}
     items = [item("attribution", attribution("call-0700014")), item("alert", alert), item("alert", forbidden),
              item("scorecard", example("scorecard")), item("pseudo_label", example("pseudo_label")),
-             item("dead_letter", example("dead_letter")), item("human_label", example("human_label"))]
+             item("dead_letter", example("dead_letter")), item("human_label", example("human_label")),
+             item("call_vector", example("call_vector"))]
     new = write(conn, items)
     assert new == {"attributions": 1, "alerts": 2, "scorecards": 1, "pseudo_labels": 1, "dead_letters": 1,
-                   "human_labels": 1}
+                   "human_labels": 1, "call_vectors": 1}
     assert write(conn, items)["scorecards"] == 0
     counts = store.counts(conn)
     assert counts["scorecard_rules"] == len(example("scorecard")["rules"]) == 4
@@ -115,52 +117,23 @@ def test_text_with_nul_is_stored(conn):
     assert rows(conn, "SELECT detail FROM dead_letters") == [("bad byte \ufffd here",)]
 
 
-def test_call_vectors_take_the_first_vectors_dimension(database_url):
-    with store.connect(database_url) as conn:
-        from streams.qadb.migrate import migrate
+def test_call_vectors_take_the_first_vectors_dimension(conn):
+    def vector(call_id: str, values: list[float], model_version: str = "3") -> Item:
+        return item("call_vector", example("call_vector", idempotency_key=f"{call_id}:product:{model_version}",
+                                           call_id=call_id, task="product", vector=values, model_version=model_version))
 
-        migrate(conn)
-        with store.connect(database_url, vectors=True) as vconn:
-            row = ("call-1", "product", "3", [0.6, 0.8, 0.0], 1767225731067)
-            assert store.put_call_vectors(vconn, [row, ("call-2", "product", "3", [0.0, 1.0, 0.0], 1767225731067)]) == 2
-            assert store.put_call_vectors(vconn, [row]) == 0
-            dim = vconn.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = 'call_vectors'::regclass "
-                                "AND attname = 'vector'").fetchone()[0]
-            assert dim == 3
-            nearest = vconn.execute("SELECT call_id FROM call_vectors ORDER BY vector <=> '[0,1,0]' LIMIT 1").fetchone()
-            assert nearest == ("call-2",)
-            index = vconn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'call_vectors_hnsw'").fetchone()[0]
-            assert "hnsw" in index and "vector_cosine_ops" in index
-
-
-def test_final_attributions_are_the_newest_models(conn):
-    """A call attributed again by a new model version is a new row; the view shows the newest per call and task,
-    whatever order the versions arrive in."""
-    old = attribution("call-r", produced_at=1767225731067, label_id="product.old")
-    new = {**attribution("call-r", produced_at=1767225799999, label_id="product.new"),
-           "idempotency_key": "call-r:product:final:4", "model_version": "4"}
-    other = attribution("call-r", task="complaint")
-    write(conn, [item("attribution", new), item("attribution", other)])
-    write(conn, [item("attribution", old)])  # the older version, stored later (a replay of old records)
-    view = "SELECT task, label_id FROM final_attributions ORDER BY task"
-    assert rows(conn, view) == [("complaint", "complaint.data_overcharge"), ("product", "product.new")]
-    newer = {**new, "idempotency_key": "call-r:product:final:5", "model_version": "5", "label_id": "product.newer",
-             "produced_at": 1767225899999}
-    write(conn, [item("attribution", newer), item("attribution", attribution("call-r", final=False))])
-    assert rows(conn, view) == [("complaint", "complaint.data_overcharge"), ("product", "product.newer")]
-    assert rows(conn, "SELECT count(*) FROM attributions WHERE final") == [(4,)]
-
-
-def test_a_record_the_database_refuses_is_left_out(conn, database_url):
-    """Valid per its schema, refused by a column (a segment count past PostgreSQL's integer): the sink stores the
-    rest of the batch, one record at a time, and counts the one it left out."""
-    from streams.core.settings import Settings
-    from streams.qadb.sink import Sink
-
-    sink = Sink(Settings(_env_file=None, database_url=database_url))
-    sink.conn = conn
-    huge = attribution("call-big", segment_count=2 ** 40)
-    new = sink._write([item("attribution", attribution("call-ok")), item("attribution", huge, offset=1),
-                       item("alert", example("alert"), offset=2)])
-    assert new["attributions"] == 1 and new["alerts"] == 1 and sink.totals["refused"] == 1
-    assert rows(conn, "SELECT call_id FROM attributions") == [("call-ok",)]
+    first = vector("call-1", [0.6, 0.8, 0.0])
+    assert write(conn, [first, vector("call-2", [0.0, 1.0, 0.0])])["call_vectors"] == 2
+    assert write(conn, [first, vector("call-1", [1.0, 0.0, 0.0])])["call_vectors"] == 0  # the first one stands
+    assert write(conn, [vector("call-1", [1.0, 0.0, 0.0], model_version="4")])["call_vectors"] == 1
+    dim = conn.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = 'call_vectors'::regclass "
+                       "AND attname = 'vector'").fetchone()[0]
+    assert dim == 3
+    nearest = conn.execute("SELECT call_id FROM call_vectors WHERE model_version = '3' "
+                           "ORDER BY vector <=> '[0,1,0]' LIMIT 1").fetchone()
+    assert nearest == ("call-2",)
+    index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'call_vectors_hnsw'").fetchone()[0]
+    assert "hnsw" in index and "vector_cosine_ops" in index
+    # the call time is the call's start, the snippet what a search shows
+    assert rows(conn, "SELECT call_time = to_timestamp(1767225540), snippet <> '' FROM call_vectors "
+                      "WHERE call_id = 'call-1' AND model_version = '3'") == [(True, True)]

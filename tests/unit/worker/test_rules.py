@@ -172,3 +172,27 @@ def test_scorecard_record_matches_its_schema():
     card = scorecard_record(ready, judged, talk, [final], "1").to_dict()
     validator("scorecard")(card)
     assert card["score"] == 100.0 and card["agent_id"] == "agent-01" and card["rules"][0]["seq"] == 0
+
+
+def test_a_final_attribution_keeps_its_vector_with_what_the_customer_said():
+    from types import SimpleNamespace
+
+    from streams.core.records import Attribution, CallReady
+    from streams.core.render import DEFAULT_TEMPLATE
+    from streams.worker.agents.attribute import Attributor
+    from streams.worker.steps.outputs import call_vector_record
+
+    turns = [{"seq": 0, "speaker": "agent", "text": "您好，请问有什么可以帮您"}, {"seq": 1, "speaker": "customer", "text": "喂"},
+             {"seq": 2, "speaker": "customer", "text": "我的流量怎么多扣了，电话13912345678"}]
+    ready = CallReady(call_id="c1", user_id="u1", started_at=T0, final=True, turns=turns, segment_count=3,
+                      missing_seqs=[], has_human_label=False, trigger_ts=T0, ready_ts=T0)
+    snippet = Attributor.snippet(SimpleNamespace(template=DEFAULT_TEMPLATE), ready)
+    assert snippet.startswith("用户：我的流量怎么多扣了") and "13912345678" not in snippet  # redacted, greetings left out
+    final = Attribution(idempotency_key="c1:product:final:3", call_id="c1", user_id="u1", task="product", final=True,
+                        label_id="product.data", label_name="流量", score=0.5, margin=0.1, top_k=[], candidates=1,
+                        candidate_source="all", account_known=True, segment_count=3, model_version="3",
+                        template_version="ctx-v2", timings_ms={}, produced_at=T0 + 5)
+    record = call_vector_record(final, [0.6, 0.8000001, 0.0], snippet, ready.started_at).to_dict()
+    validator("call_vector")(record)
+    assert record["idempotency_key"] == "c1:product:3" and record["vector"] == [0.6, 0.8, 0.0]
+    assert record["started_at"] == T0 and record["model_version"] == "3"
