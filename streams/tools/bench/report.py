@@ -30,6 +30,9 @@ def summarise_report(report: dict) -> dict:
                     "triton_limit_inferences_per_s": limit["inferences_per_s"], "triton_limit_batch": limit["batch"],
                     "triton_limit_calls_per_s": round(limit_calls, 2),
                     "pipeline_efficiency": round(rate / limit_calls, 2) if limit_calls else None})
+    if "past" in report:
+        summary["past_backfill_max_s"] = report["past"]["backfill_max_s"]
+        summary["past_search_p95_ms"] = report["past"]["search_ms"]["p95"]
     if "live" in report:
         summary["live_concurrent_calls"] = report["live"]["max_concurrent_calls"]
     if "curves" in report:
@@ -138,6 +141,10 @@ def chart(report: dict, path: Path) -> Path:
     if summary.get("live_concurrent_calls") is not None:
         figures["live calls at p95 ≤ 1.5 s ÷ 50"] = max(summary["live_concurrent_calls"], 0.5) / 50
     figures["ingestion ÷ 5,000 segments/s"] = report["ingestion"]["segments_per_s"] / 5000
+    if report.get("past"):
+        past = report["past"]
+        figures[f"60 s ÷ back-fill over {past['calls']:,} calls"] = 60 / max(past["backfill_max_s"], 1e-3)
+        figures["300 ms ÷ search p95"] = 300 / max(past["search_ms"]["p95"], 1e-3)
     bars = ratios.barh(list(figures), list(figures.values()), color="#55a868")
     ratios.bar_label(bars, fmt="%.2f", fontsize=8)
     ratios.set(xscale="log", title="Ratios (1 = parity)")
@@ -189,6 +196,14 @@ def markdown(report: dict) -> str:
                   f"built in {rules['build_ms']} ms; {rules['segments_with_a_hit']} segments with a hit; same hits as the "
                   f"loop: {rules['same_hits']}): automaton {rules['automaton_ms_per_segment']} ms per segment, loop over the "
                   f"phrases {rules['loop_ms_per_segment']} ms, ×{rules['ratio']}."]
+    if report.get("past"):
+        past = report["past"]
+        lines += ["", f"Past calls, {past['calls']:,} stored vectors of {past['dim']} dimensions ({past['centres']} "
+                      f"topics; stored in {past['load_s']} s, HNSW index built in {past['index_s']} s): back-fill of a "
+                      f"new label {' / '.join(map(str, past['backfill_s']))} s (target ≤ {past['targets']['backfill_max_s']} s; "
+                      f"calls matched {' / '.join(map(str, past['backfill_matched']))}); search by meaning p50 "
+                      f"{past['search_ms']['p50']} ms, p95 {past['search_ms']['p95']} ms (target ≤ "
+                      f"{past['targets']['search_p95_ms']} ms), recall@20 against an exact search {past['recall_at_20']}."]
     if report.get("perf_analyzer"):
         lines += ["", "| perf_analyzer batch | concurrency | inferences/s | p50 ms | p95 ms |", "|---|---|---|---|---|"]
         lines += [f"| {r['batch']} | {r['concurrency']} | {r['inferences_per_s']} | {r['latency_ms']['p50']} | {r['latency_ms']['p95']} |"

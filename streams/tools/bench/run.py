@@ -75,12 +75,19 @@ class BenchConfig:
     curve_open_calls: tuple[int, ...] = (100, 1000, 10000)
     curve_rate: float = 0.5
     curve_s: float = 40.0
+    # Past calls: a label back-filled over this many stored call vectors, and searches by meaning over them, in a
+    # throwaway PostgreSQL (past_calls_bench). past_dim 0: the served model's vector size (its last projection
+    # layer, read from the model folder), 512 (bge-small's) where the folder does not say.
+    past_calls: int = 100_000
+    past_dim: int = 0
+    past_searches: int = 200
 
 
 SMOKE = BenchConfig(start_rate=2.0, growth=2.0, max_steps=2, step_s=3.0, call_s=2.0, p95_bound_s=30.0, drain_s=60.0,
                     perf_interval_ms=1500, perf_stability_pct=999, lcs_dialogues=20, rule_phrases=500, ingestion_calls=60,
                     live_concurrency=(4,), live_hold_s=2.0, live_p95_bound_s=30.0, live_pace=20.0,
-                    curve_catalog_sizes=(10, 100), curve_open_calls=(100,), curve_rate=2.0, curve_s=3.0)
+                    curve_catalog_sizes=(10, 100), curve_open_calls=(100,), curve_rate=2.0, curve_s=3.0,
+                    past_calls=2000, past_searches=20)
 MODE_ENV = {  # what each pipeline mode changes in the worker's configuration
     "micro-batched": {},
     "one-in-flight": {"CALLQA_BATCHES_IN_FLIGHT": "1"},  # micro-batched, waiting for each batch before the next
@@ -673,6 +680,12 @@ class Bench:
                  result["automaton_ms_per_segment"], result["loop_ms_per_segment"], result["ratio"])
         return result
 
+    def past(self) -> dict:
+        """Past calls: back-fill of new labels over `past_calls` stored call vectors, and search by meaning over
+        them (past_calls_bench)."""
+        dim = self.config.past_dim or model_vector_dim(self.model_dir) or PAST_DEFAULT_DIM
+        return past_calls_bench(self.config.past_calls, dim, self.config.past_searches)
+
     def worker_parts(self, calls: int = 200) -> dict:
         """Worker CPU per call for the parts of attribution that are not inference, measured in this process."""
         account, parts = self.accounts[0], {}
@@ -699,6 +712,9 @@ class Bench:
         self.report["lcs"] = self.lcs()
         progress(f"rule matching, {self.config.rule_phrases} forbidden phrases")
         self.report["rules"] = self.rules()
+        if self.config.past_calls:
+            progress(f"back-fill and search over {self.config.past_calls:,} stored call vectors")
+            self.report["past"] = self.past()
         self.report["worker_parts_ms_per_call"] = self.worker_parts()
         progress("ingestion only")
         self.report["ingestion"] = self.ingestion()
@@ -746,6 +762,194 @@ def python_lcs_length(a: str, b: str) -> int:
             current.append(previous[j] + 1 if ca == cb else max(previous[j + 1], current[j]))
         previous = current
     return previous[-1]
+
+
+# --- past calls: back-fill and search over stored call vectors --------------------------------------------------------
+
+PAST_DEFAULT_DIM = 512  # bge-small's vector size, where the model folder does not say
+PAST_TASK, PAST_MODEL_VERSION, PAST_DAYS = "complaint", "bench", 30
+PAST_CENTRES = 50  # the synthetic calls are clustered: 50 topics, each call its centre plus noise
+PAST_TARGETS = {"backfill_max_s": 60, "search_p95_ms": 300}  # the issue's
+PAST_RECALL_QUERIES = 20  # searches also answered exactly (no index), for recall@20
+PAST_CHUNK = 10_000
+
+
+def model_vector_dim(model_dir: Path | None) -> int | None:
+    """The size of the vectors a model folder's model makes: its Projection's last layer (training/modules.py)."""
+    try:
+        for entry in json.loads((model_dir / "modules.json").read_text(encoding="utf-8")):
+            if entry["type"] == "Projection":
+                return int(json.loads((model_dir / entry["path"] / "config.json").read_text(encoding="utf-8"))["dims"][-1])
+    except (OSError, TypeError, ValueError, KeyError, IndexError):
+        pass
+    return None
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _near(rng: np.random.Generator, centres: np.ndarray, noise: float) -> np.ndarray:
+    """Unit vectors `noise` away from each centre, in a random direction: cosine with it about 1/sqrt(1 + noise²)."""
+    return _unit(centres + noise * _unit(rng.standard_normal(centres.shape)))
+
+
+def past_calls_bench(calls: int, dim: int, searches: int, progress=lambda what: None, url: str | None = None,
+                     seed: int = 13, index_first: bool = False) -> dict:
+    """Back-fill and search over `calls` stored call vectors of `dim` dimensions (streams/qadb/queries.py), in a
+    throwaway PostgreSQL with pgvector (or, given `url`, a database of its own on that server, dropped after).
+    `index_first`: load into the indexed table, as the sink does, rather than build the index after the load."""
+    import shutil
+    import tempfile
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from streams.qadb.migrate import migrate
+    from streams.qadb.store import connect
+    from streams.tools.database import PostgresServer
+    from streams.tools.stack import free_port
+
+    server = folder = None
+    name = f"bench_past_{uuid.uuid4().hex[:8]}"
+    try:
+        if url is None:
+            # Not under a private temporary folder: as root the server runs as a user of its own (tests/conftest.py).
+            folder = Path(tempfile.mkdtemp(prefix="callqa-bench-pg-"))
+            folder.chmod(0o755)
+            progress("starting a throwaway PostgreSQL")
+            server = PostgresServer(folder / "data", port=free_port(), durable=False).start()
+            url = server.url("postgres")
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with connect(make_conninfo(url, dbname=name)) as conn:
+                migrate(conn)
+                return _past_calls(conn, calls, dim, searches, progress, seed, index_first)
+        finally:
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        if server is not None:
+            server.stop()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _past_calls(conn, calls: int, dim: int, searches: int, progress, seed: int, index_first: bool) -> dict:
+    from datetime import datetime, timedelta, timezone
+
+    from streams.qadb import queries, store
+
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.standard_normal((PAST_CENTRES, dim)))
+    labels = _near(rng, centres, 0.5)  # the catalog's labels: each about 0.89 from its topic's centre
+    label_ids = [f"{PAST_TASK}.bench_{k:02d}" for k in range(PAST_CENTRES)]
+    now = datetime.now(timezone.utc)
+
+    # Loading: the HNSW index is built after the rows are in rather than kept up to date row by row while COPY runs
+    # (index_first): at 20,000 vectors of 256 dimensions on two cores, 5 s COPY + 5 s build against 38 s, and the
+    # gap grows with the table. ensure_vector_dim makes the column and its index as the sink does; the index is
+    # dropped and made again from its own definition.
+    with conn.transaction():
+        store.ensure_vector_dim(conn, dim)
+        index_def = conn.execute("SELECT pg_get_indexdef('call_vectors_hnsw'::regclass)").fetchone()[0]
+        if not index_first:
+            conn.execute("DROP INDEX call_vectors_hnsw")
+    t0 = time.perf_counter()
+    row_text = "[" + ",".join(["%.6g"] * dim) + "]"  # store.vector_text's form, formatted a row at a time
+    timings = orjson.dumps({"queue": 1, "inference": 20.0, "end_to_end": 40}).decode()
+    with conn.cursor() as cur:
+        for start in range(0, calls, PAST_CHUNK):
+            n = min(PAST_CHUNK, calls - start)
+            topic = rng.integers(0, PAST_CENTRES, n)
+            vectors = _near(rng, centres[topic], 0.8).astype(np.float32)  # about 0.78 from its centre
+            scores = vectors @ labels.T.astype(np.float32)
+            top = np.argsort(-scores, axis=1)[:, :3]
+            ages = rng.uniform(0, PAST_DAYS * 86400 - 600, n)
+            with cur.copy("COPY call_vectors (call_id, task, model_version, vector, produced_at, user_id, snippet, "
+                          "template_version, call_time, kafka_partition, kafka_offset) FROM STDIN") as copy:
+                for i in range(n):
+                    at = now - timedelta(seconds=float(ages[i]))
+                    copy.write_row((f"past-{start + i:07d}", PAST_TASK, PAST_MODEL_VERSION,
+                                    row_text % tuple(vectors[i].tolist()), at, f"u-{(start + i) % 997:05d}",
+                                    f"第{topic[i]}类话题的通话 {start + i}", "ctx-v1", at, 0, start + i))
+            with cur.copy("COPY attributions (idempotency_key, call_id, user_id, task, final, label_id, label_name, "
+                          "score, margin, top_k, candidates, candidate_source, account_known, segment_count, "
+                          "model_version, template_version, timings_ms, produced_at, current, kafka_partition, "
+                          "kafka_offset) FROM STDIN") as copy:
+                for i in range(n):
+                    call_id, at = f"past-{start + i:07d}", now - timedelta(seconds=float(ages[i]))
+                    best = [(label_ids[k], round(float(scores[i, k]), 6)) for k in top[i]]
+                    top_k = orjson.dumps([{"label_id": l, "name": l, "score": s} for l, s in best]).decode()
+                    copy.write_row((f"{call_id}:{PAST_TASK}:final:{PAST_MODEL_VERSION}", call_id,
+                                    f"u-{(start + i) % 997:05d}", PAST_TASK, True, best[0][0], best[0][0], best[0][1],
+                                    round(best[0][1] - best[1][1], 6), top_k, PAST_CENTRES, "all", True, 12,
+                                    PAST_MODEL_VERSION, "ctx-v1", timings, at, True, 0, start + i))
+            done = start + n
+            log.info("past calls: %d/%d stored (%.0f s)", done, calls, time.perf_counter() - t0)
+            progress(f"past calls: {done:,}/{calls:,} stored")
+    load_s, index_s = time.perf_counter() - t0, 0.0
+    if not index_first:
+        progress("past calls: building the HNSW index")
+        t0 = time.perf_counter()
+        conn.execute("SET maintenance_work_mem = '1GB'")  # the whole graph in memory while it is built
+        conn.execute(index_def)
+        index_s = time.perf_counter() - t0
+        conn.execute("RESET maintenance_work_mem")
+    conn.execute("ANALYZE call_vectors")
+    conn.execute("ANALYZE attributions")
+    sizes = conn.execute("SELECT pg_total_relation_size('call_vectors'), pg_relation_size('call_vectors_hnsw')").fetchone()
+
+    # Back-fill: one label worded close to a topic (it beats that topic's own label on most of its calls), two
+    # that match nothing in particular.
+    new_labels = [("near", _near(rng, centres[:1], 0.15)[0]), ("random-1", _unit(rng.standard_normal(dim))),
+                  ("random-2", _unit(rng.standard_normal(dim)))]
+    backfills = []
+    for tag, vector in new_labels:
+        progress(f"past calls: back-filling a new label ({tag})")
+        t0 = time.perf_counter()
+        done = queries.backfill(conn, f"{PAST_TASK}.bench_new_{tag}", PAST_TASK, f"bench label {tag}", vector,
+                                PAST_MODEL_VERSION, PAST_DAYS, now=now)
+        backfills.append({"label": tag, "seconds": round(time.perf_counter() - t0, 3), "scored": done.calls_scored,
+                          "matched": done.calls_matched})
+
+    # Search: sentences near a random topic's centre, the 20 nearest calls by HNSW; some also answered exactly.
+    progress(f"past calls: {searches} searches")
+    wanted = _near(rng, centres[rng.integers(0, PAST_CENTRES, searches)], 0.3)
+    plan = "\n".join(r[0] for r in conn.execute(
+        "EXPLAIN " + queries.SEARCH, {"vector": store.vector_text(wanted[0]), "model_version": PAST_MODEL_VERSION,
+                                      "task": None, "limit": 40}).fetchall())
+    latency_ms, recalls = [], []
+    for i, query in enumerate(wanted):
+        t0 = time.perf_counter()
+        found = queries.search(conn, query, PAST_MODEL_VERSION, limit=20)
+        latency_ms.append(1000 * (time.perf_counter() - t0))
+        if i < PAST_RECALL_QUERIES:
+            with conn.transaction():
+                conn.execute("SET LOCAL enable_indexscan = off")
+                exact = [r[0] for r in conn.execute(
+                    "SELECT call_id FROM call_vectors WHERE model_version = %s ORDER BY vector <=> %s::vector LIMIT 20",
+                    (PAST_MODEL_VERSION, store.vector_text(query))).fetchall()]
+            recalls.append(len({f["call_id"] for f in found} & set(exact)) / max(1, len(exact)))
+    p50, p95 = np.percentile(latency_ms, [50, 95])
+    result = {"calls": calls, "dim": dim, "centres": PAST_CENTRES, "load_s": round(load_s, 2),
+              "index_built": "before the load" if index_first else "after the load",
+              "index": "hnsw" if "call_vectors_hnsw" in plan else "none (sequential scan)", "index_s": round(index_s, 2),
+              "table_mb": round(sizes[0] / 2**20, 1), "index_mb": round(sizes[1] / 2**20, 1),
+              "backfills": backfills, "backfill_s": [b["seconds"] for b in backfills],
+              "backfill_max_s": max(b["seconds"] for b in backfills),
+              "backfill_scored": [b["scored"] for b in backfills], "backfill_matched": [b["matched"] for b in backfills],
+              "searches": searches, "search_ms": {"p50": round(float(p50), 1), "p95": round(float(p95), 1),
+                                                  "max": round(max(latency_ms), 1)},
+              "recall_at_20": round(statistics.mean(recalls), 3), "recall_queries": len(recalls),
+              "targets": PAST_TARGETS}
+    log.info("past calls: %d vectors of %d dimensions stored in %.1f s, HNSW index in %.1f s; back-fill max %.2f s "
+             "(target %d s), matched %s; search p50 %.1f / p95 %.1f ms (target %d ms), recall@20 %.3f", calls, dim,
+             load_s, index_s, result["backfill_max_s"], PAST_TARGETS["backfill_max_s"], result["backfill_matched"],
+             result["search_ms"]["p50"], result["search_ms"]["p95"], PAST_TARGETS["search_p95_ms"],
+             result["recall_at_20"])
+    return result
 
 
 def perf_analyzer_binary(home: Path = HOME) -> tuple[Path, dict]:

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 # Triton's answer to a request it will never serve (the backends' TritonError(..., INVALID_ARG), a wrong shape or
 # type): anything else (unavailable, overloaded, timed out, internal) may pass later.
 REJECTED = {str(grpc.StatusCode.INVALID_ARGUMENT)}
+TIMED_OUT = str(grpc.StatusCode.DEADLINE_EXCEEDED)
+MAX_TIMEOUT_FACTOR = 8  # a request that timed out is sent again with twice the time, up to 8× CALLQA_TRITON_TIMEOUT_S
 
 
 def classify(exc: InferenceServerException) -> CallqaError:
@@ -74,15 +76,19 @@ class TritonEncoder:
         inputs = [grpcclient.InferInput("TEXT", list(data.shape), np_to_triton_dtype(data.dtype))]
         inputs[0].set_data_from_numpy(data)
         outputs = [grpcclient.InferRequestedOutput(n) for n in ("EMBEDDING", "MODEL_VERSION", "TEMPLATE_VERSION")]
-        delay = self.backoff_s
+        delay, timeout_s = self.backoff_s, self.timeout_s
         while True:
             try:
-                result = await self.client.infer(self.model, inputs, outputs=outputs, client_timeout=self.timeout_s)
+                result = await self.client.infer(self.model, inputs, outputs=outputs, client_timeout=timeout_s)
                 break
             except InferenceServerException as exc:
                 error = classify(exc)
                 if isinstance(error, InferenceRejected):
                     raise error from exc
+                if exc.status() == TIMED_OUT:
+                    # Triton goes on with a request the client gave up on: sent again with the same deadline, a
+                    # batch slower than it (a loaded CPU) would be computed again and again and never arrive.
+                    timeout_s = min(timeout_s * 2, self.timeout_s * MAX_TIMEOUT_FACTOR)
                 log.warning("triton %s unavailable (%s); retrying in %.1fs", self.url, error, delay)
                 if self.degraded_since is None:
                     self.degraded_since = time.monotonic()

@@ -239,3 +239,34 @@ async def test_a_large_catalog_is_embedded_a_slice_at_a_time():
     labels = [{**CATALOG[0], "label_id": f"product.x{i}", "name": f"标签{i}"} for i in range(300)]
     assert len(await LabelVectors(slice_size=128).lookup(Recording(), labels, "1")) == 300
     assert sizes == [128, 128, 44]
+
+
+@pytest.mark.asyncio
+async def test_a_request_that_timed_out_is_sent_again_with_more_time():
+    """Triton goes on with a request the client gave up on: the same deadline again would never be met on a CPU
+    that is slower than it just now."""
+    import numpy as np
+
+    from streams.worker.steps.encoder import TritonEncoder
+
+    class Result:
+        def as_numpy(self, name):
+            return np.array([[1.0, 0.0]], dtype=np.float32) if name == "EMBEDDING" else np.array([[b"3"]], dtype=object)
+
+    class SlowTriton:
+        def __init__(self):
+            self.timeouts = []
+
+        async def infer(self, model, inputs, outputs, client_timeout):
+            self.timeouts.append(client_timeout)
+            if len(self.timeouts) <= 4:
+                raise InferenceServerException("Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED")
+            return Result()
+
+        async def close(self):
+            pass
+
+    encoder = TritonEncoder("127.0.0.1:1", "m", timeout_s=10.0, backoff_s=0.0, max_backoff_s=0.0)
+    encoder.client = SlowTriton()
+    embedded = await encoder.embed(["一句话"])
+    assert embedded.model_version == "3" and encoder.client.timeouts == [10.0, 20.0, 40.0, 80.0, 80.0]
