@@ -1,6 +1,8 @@
-"""Fault tests on the real broker and Triton: workers killed and rebalanced, Triton away, the broker restarted.
-Each test replays generated calls through worker processes and ends with `callqa check` (streams.tools.reconcile)
-finding every input accounted for. Outputs are compared after de-duplication on their idempotency keys."""
+"""Fault tests on the real broker, Triton and PostgreSQL: workers killed and rebalanced, Triton away while the QA
+database's sink is killed and the database restarted, the broker restarted. Each test replays generated calls through
+worker processes and ends with `callqa check` (streams.tools.reconcile) finding every input accounted for (and, with
+the sink, the database holding exactly the de-duplicated outputs). Outputs are compared after de-duplication on their
+idempotency keys."""
 from __future__ import annotations
 
 import threading
@@ -9,6 +11,8 @@ import time
 import orjson
 import pytest
 
+from streams.qadb.sink import lag
+from streams.tools.database import sink_process
 from streams.tools.reconcile import read_topic, reconcile
 from streams.tools.replay import publish, replay
 from streams.tools.sample.generate import write_sample
@@ -169,27 +173,38 @@ def paced_replay(run: Run, sample, seconds: float) -> threading.Thread:
     return sender
 
 
-def test_triton_away_for_30_seconds(kafka_bootstrap, triton_server, calls_150, tmp_path):
+def test_triton_and_the_database_away(kafka_bootstrap, triton_server, postgres_server, database_url, calls_150,
+                                      tmp_path):
+    """Triton away for 30 s; meanwhile the sink is killed with SIGKILL and the QA database restarted."""
     truth = call_ids(calls_150 / "truth.jsonl")
     pseudo = truth - call_ids(calls_150 / "human_labels.jsonl")
     run = Run.create(kafka_bootstrap, triton_server.grpc_url, tmp_path, CALLQA_WORKER_NAME="worker-t",
-                     CALLQA_PROVISIONAL_EVERY="16")
+                     CALLQA_PROVISIONAL_EVERY="16", CALLQA_DATABASE_URL=database_url,
+                     CALLQA_SINK_GROUP=f"{tmp_path.name}-sink", CALLQA_SINK_BATCH_WINDOW_S="0.2")
     worker = run.worker().start()
+    sink = sink_process(run.env, tmp_path, "sink-1").start()
     try:
         load_state(run, calls_150)
         sender = paced_replay(run, calls_150, 40)
         wait_until(lambda: records_in(run.settings, run.settings.topic("attribution")) >= 40, "attributions flowing", 600)
         triton_server.stop()
+        sink.kill()  # SIGKILL: stored rows whose offsets are not committed are written again, as no-ops
+        postgres_server.stop()
         time.sleep(30)  # the outage itself; nothing is asserted on time
+        postgres_server.start()
+        sink = sink_process(run.env, tmp_path, "sink-2").start()
         triton_server.start()
         sender.join()
         wait_for_outputs(run, truth, pseudo, 600)
         alive = worker.proc.poll() is None
+        wait_until(lambda: not any(lag(run.settings).values()), "the sink catching up", 300)
     finally:
         worker.stop()
+        sink.stop()
     assert alive, "the worker stopped"
-    report = reconcile(run.settings)
-    assert report.ok, report.gaps  # no call skipped
+    report = reconcile(run.settings, database=True)
+    assert report.ok, report.gaps  # no call skipped, and the database holds exactly the de-duplicated outputs
+    assert report.counts["db.call_vectors"] == report.counts["call_vectors"] > 0
     # It said it was degraded, then that it was back, on the health topic.
     health = [orjson.loads(v) for _, _, v in read_topic(run.settings, "health")]
     assert [h["status"] for h in health if h["worker"] == "worker-t"][:2] == ["degraded", "ok"]
@@ -197,7 +212,7 @@ def test_triton_away_for_30_seconds(kafka_bootstrap, triton_server, calls_150, t
     retries = (tmp_path / "worker.log").read_text(errors="replace").count("unavailable (")
     assert 0 < retries <= 60
     got = outputs(run.settings)
-    print(f"\nfault 2 (Triton away 30 s + its restart): {len(truth)} calls, {report.counts['in.transcript']} transcript "
+    print(f"\nfault 2 (Triton away 30 s, the sink SIGKILLed and the database restarted): {len(truth)} calls, {report.counts['in.transcript']} transcript "
           f"events; {len(got['attribution'])} unique attributions, {len(got['pseudo_label'])} pseudo-labels, "
           f"{len(got['dead_letter'])} dead letters; duplicates: attributions {got['attribution_duplicates']}, pseudo-labels "
           f"{got['pseudo_label_duplicates']}; retries logged {retries}; health {[h['status'] for h in health]}")
