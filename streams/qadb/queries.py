@@ -62,23 +62,25 @@ class Backfill:
                 "finished_at": _ms(self.finished_at)}
 
 
+BACKFILL_COLUMNS = ("label_id, model_version, task, label_text, since, calls_scored, calls_matched, seconds, "
+                    "finished_at")  # Backfill's fields, in order
+
+
 def _ms(t: datetime | None) -> int | None:
     return None if t is None else round(t.timestamp() * 1000)
 
 
 def done(conn, label_id: str, model_version: str) -> Backfill | None:
     """The label's back-fill under `model_version`, if one ran."""
-    row = conn.execute("SELECT label_id, model_version, task, label_text, since, calls_scored, calls_matched, seconds, "
-                       "finished_at FROM label_backfills WHERE label_id = %s AND model_version = %s",
+    row = conn.execute(f"SELECT {BACKFILL_COLUMNS} FROM label_backfills WHERE label_id = %s AND model_version = %s",
                        (label_id, model_version)).fetchone()
     return None if row is None else Backfill(*row)
 
 
 def latest(conn, label_id: str) -> Backfill | None:
     """The label's newest back-fill, of whichever model version."""
-    row = conn.execute("SELECT label_id, model_version, task, label_text, since, calls_scored, calls_matched, seconds, "
-                       "finished_at FROM label_backfills WHERE label_id = %s ORDER BY finished_at DESC LIMIT 1",
-                       (label_id,)).fetchone()
+    row = conn.execute(f"SELECT {BACKFILL_COLUMNS} FROM label_backfills WHERE label_id = %s "
+                       "ORDER BY finished_at DESC LIMIT 1", (label_id,)).fetchone()
     return None if row is None else Backfill(*row)
 
 
